@@ -1,0 +1,105 @@
+"""README step 7: decide and speak the announcement, and summarise each video.
+
+    python announce.py                                    # every log under arlo_footage/output_frames
+    python announce.py --log arlo_footage/output_frames/walkers/log.jsonl
+
+The rule: when fewer than 75% of the faces in view are correctly masked (and at least one face
+is in view) for most of a short window, say "Don't forget to wear your mask correctly before
+going outside!", then stay quiet for a cooldown. Speech is espeak-ng into a WAV, played where a
+sound device exists. test.py applies the same rule live as frames arrive.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+from maskdet import InputError, layout
+from maskdet.announce import MESSAGE, Speaker, add_arguments, announcer_from
+from maskdet.files import write_json
+from maskdet.footage import read_jsonl
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data_dir", default=layout.OUTPUT_FRAMES, help="folder of <video>/log.jsonl from test.py")
+    p.add_argument("--log", default=None, help="one JSON Lines log instead of --data_dir")
+    p.add_argument("--output_dir", default=layout.SUMMARIES, help="summary JSON, plot and WAV per video")
+    p.add_argument("--no_speech", action="store_true", help="decide and log, but do not synthesise speech")
+    add_arguments(p)
+    return p.parse_args(argv)
+
+
+def find_logs(opt):
+    """The logs to read, sorted; InputError when there are none."""
+    if opt.log:
+        if not Path(opt.log).is_file():
+            raise InputError(f"{opt.log}: log file not found")
+        return [Path(opt.log)]
+    root = Path(opt.data_dir)
+    logs = sorted(root.glob("*/log.jsonl")) + ([root / "log.jsonl"] if (root / "log.jsonl").is_file() else [])
+    if not logs:
+        raise InputError(f"{root}: no <video>/log.jsonl found (run test.py first)")
+    return logs
+
+
+def summarize(name, records, opt):
+    """Replay the rule over a log; return the summary dict (announcement times included)."""
+    ann = announcer_from(opt)
+    times = [r["time"] for r in records if ann.update(r["time"], r["correctly_masked"], r["total"])]
+    with_faces = [r for r in records if r["total"]]
+    people = {f["track"] for r in records for f in r["faces"] if "track" in f}
+    return {"video": name, "frames": len(records), "frames_with_faces": len(with_faces),
+            "faces": sum(r["total"] for r in records), "people_tracked": len(people),
+            "mean_ratio": round(sum(r["ratio"] for r in with_faces) / len(with_faces), 3) if with_faces else None,
+            "announcements": times, "rule": {k: getattr(opt, k) for k in ("threshold", "window", "fraction", "cooldown")},
+            "message": MESSAGE}
+
+
+def plot(summary, records, png):
+    """Compliance over time with the announcements marked, as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from maskdet.files import atomic_path
+
+    fig, ax = plt.subplots(figsize=(8, 3))
+    pts = [(r["time"], r["ratio"]) for r in records if r["ratio"] is not None]
+    ax.plot([t for t, _ in pts], [v for _, v in pts], ".", ms=3, color="#0072B2", label="share correctly masked")
+    ax.axhline(summary["rule"]["threshold"], color="grey", ls="--", lw=1, label="threshold")
+    for i, t in enumerate(summary["announcements"]):
+        ax.axvline(t, color="#D55E00", lw=1.5, label="announcement" if i == 0 else None)
+    ax.set(xlabel="time (s)", ylabel="ratio", ylim=(-0.05, 1.05), title=summary["video"])
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None):
+    opt = parse_args(argv)
+    print(f"announce: {vars(opt)}")
+    try:
+        logs = find_logs(opt)
+        out = Path(opt.output_dir)
+        speaker = None if opt.no_speech else Speaker(out / "announcement.wav")
+        total = 0
+        for log in logs:
+            name = log.parent.name if log.name == "log.jsonl" else log.stem
+            records = read_jsonl(log)
+            s = summarize(name, records, opt)
+            write_json(out / f"{name}.json", s)
+            plot(s, records, out / f"{name}.png")
+            wav = speaker.say() if speaker and s["announcements"] else None
+            for t in s["announcements"]:
+                print(f"announce: {name} at {t:.2f} s: \"{MESSAGE}\"" + (f" -> {wav}" if wav else ""))
+            print(f"{name}: {s['frames']:,} frames, {s['faces']:,} faces, {len(s['announcements'])} announcements -> {out / name}.json, .png")
+            total += len(s["announcements"])
+    except InputError as e:
+        print(f"error: {e}")
+        return 2
+    print(f"{len(logs)} logs, {total} announcements -> {opt.output_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""The announcement rule (debounced, with a cooldown) and offline speech through espeak-ng."""
+import shutil
+import subprocess
+import threading
+from collections import deque
+from pathlib import Path
+
+MESSAGE = "Don't forget to wear your mask correctly before going outside!"
+
+
+def is_bad(correct, total, threshold=0.75):
+    """A frame is bad when at least one face is in view and fewer than `threshold` are correctly masked."""
+    return total > 0 and correct < threshold * total
+
+
+class Announcer:
+    """Fires when at least `fraction` of the frames of the last `window` seconds were bad, and the
+    last announcement is more than `cooldown` seconds ago. Times come from the video, never the clock."""
+
+    def __init__(self, threshold=0.75, window=1.0, fraction=0.6, cooldown=10.0):
+        self.threshold, self.window, self.fraction, self.cooldown = threshold, window, fraction, cooldown
+        self.history = deque()   # (time, bad) of the frames inside the window: bounded by fps x window
+        self.start = None
+        self.last = None
+
+    def update(self, t, correct, total):
+        """Add one frame at time `t` (seconds); return True when the announcement fires now."""
+        self.start = t if self.start is None else self.start
+        self.history.append((t, is_bad(correct, total, self.threshold)))
+        while self.history and self.history[0][0] <= t - self.window:
+            self.history.popleft()
+        if t - self.start < self.window * 0.999 - 1e-9:
+            return False  # not a full window seen yet
+        bad = sum(b for _, b in self.history) / len(self.history)
+        if bad >= self.fraction and (self.last is None or t - self.last >= self.cooldown):
+            self.last = t
+            return True
+        return False
+
+
+def add_arguments(p):
+    """The rule's flags, the same in test.py and announce.py."""
+    p.add_argument("--threshold", type=float, default=0.75, help="announce when fewer than this share is correctly masked")
+    p.add_argument("--window", type=float, default=1.0, help="seconds of frames the decision looks at")
+    p.add_argument("--fraction", type=float, default=0.6, help="share of the window's frames that must be bad")
+    p.add_argument("--cooldown", type=float, default=10.0, help="seconds before the announcement may repeat")
+
+
+def announcer_from(opt):
+    """An Announcer from parsed flags."""
+    return Announcer(opt.threshold, opt.window, opt.fraction, opt.cooldown)
+
+
+class Speaker:
+    """Speaks through espeak-ng into a WAV, then plays it where a sound device exists.
+    A missing engine or device is reported once and never stops detection."""
+
+    def __init__(self, wav_path, text=MESSAGE):
+        self.wav, self.text = Path(wav_path), text
+        self.engine = shutil.which("espeak-ng") or shutil.which("espeak")
+        self.player = next((p for p in ("aplay", "paplay", "ffplay") if shutil.which(p)), None)
+        self.warned = False
+
+    def synthesize(self):
+        """Write the WAV once; return its path, or None when no speech engine is installed."""
+        if self.wav.is_file():
+            return self.wav
+        if not self.engine:
+            self._warn("no speech engine (install espeak-ng): announcements are logged only")
+            return None
+        from maskdet.files import atomic_path
+        try:
+            with atomic_path(self.wav) as tmp:
+                r = subprocess.run([self.engine, "-w", str(tmp), self.text], capture_output=True, text=True, timeout=60)
+                if r.returncode != 0:
+                    raise OSError(r.stderr.strip()[:100])
+        except (OSError, subprocess.SubprocessError) as e:
+            self._warn(f"speech engine failed ({e}): announcements are logged only")
+            return None
+        return self.wav
+
+    def say(self, background=True):
+        """Speak the message; in the background by default so frames keep flowing."""
+        wav = self.synthesize()
+        if wav and self.player and Path("/dev/snd").exists():
+            cmd = [self.player, str(wav)] if self.player != "ffplay" else ["ffplay", "-nodisp", "-autoexit", str(wav)]
+            run = lambda: subprocess.run(cmd, capture_output=True, timeout=30)  # noqa: E731
+            threading.Thread(target=run, daemon=True).start() if background else run()
+        return wav
+
+    def _warn(self, msg):
+        if not self.warned:
+            print(f"warning: {msg}")
+            self.warned = True

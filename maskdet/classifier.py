@@ -1,0 +1,120 @@
+"""The mask classifier: the seed's small CNN, its checkpoint format, and inference on face crops."""
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from maskdet import CLASSES, InputError
+from maskdet.detect import DetectorSettings, crop_box
+from maskdet.files import atomic_path
+
+FORMAT = "cctv-mask-detector/classifier"
+VERSION = 1
+MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+
+
+class Net(nn.Module):
+    """Two convolution + pooling stages and a small classifier head (the seed's simple CNN)."""
+
+    def __init__(self, num_classes=3, width=32, hidden=128):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(), nn.MaxPool2d(2),
+            nn.AdaptiveAvgPool2d(8),  # fixed head size whatever the input size: a small model file
+        )
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.3), nn.Linear(2 * width * 64, hidden), nn.ReLU(),
+                                  nn.Dropout(0.3), nn.Linear(hidden, num_classes))
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+class Classifier:
+    """A loaded model: network, class names, input size, crop margin and detector settings."""
+
+    def __init__(self, ckpt):
+        self.ckpt = ckpt
+        self.classes = list(ckpt["classes"])
+        self.input_size = int(ckpt["input_size"])
+        self.margin = float(ckpt.get("crop_margin", 0.2))
+        self.detector = DetectorSettings.from_dict(ckpt.get("detector"))
+        self.net = Net(len(self.classes), **ckpt["model_args"])
+        self.net.load_state_dict(ckpt["model"])
+        self.net.eval()
+        self.mean = torch.tensor(ckpt["normalize"]["mean"]).view(1, 3, 1, 1)
+        self.std = torch.tensor(ckpt["normalize"]["std"]).view(1, 3, 1, 1)
+
+    def to_tensor(self, crops):
+        """List of RGB uint8 crops -> normalised float batch at the input size."""
+        s = self.input_size
+        arr = np.stack([cv2.resize(c, (s, s), interpolation=cv2.INTER_AREA if c.shape[0] > s else cv2.INTER_LINEAR)
+                        for c in crops])
+        x = torch.from_numpy(arr).permute(0, 3, 1, 2).float() / 255.0
+        return (x - self.mean) / self.std
+
+    @torch.no_grad()
+    def predict_crops(self, crops):
+        """(labels, scores, probabilities) for RGB crops; score is the winning class's probability."""
+        if not crops:
+            return [], [], np.zeros((0, len(self.classes)), np.float32)
+        probs = torch.softmax(self.net(self.to_tensor(crops)), 1).numpy()
+        idx = probs.argmax(1)
+        return [self.classes[i] for i in idx], [float(probs[j, i]) for j, i in enumerate(idx)], probs
+
+    def crop(self, rgb, box):
+        """The crop of a face box exactly as training saw it (square, margin, clipped)."""
+        x1, y1, x2, y2 = crop_box(box, rgb.shape[1], rgb.shape[0], self.margin)
+        return rgb[y1:y2, x1:x2]
+
+    def predict_boxes(self, rgb, boxes):
+        """Classify the faces at `boxes` in an RGB frame."""
+        return self.predict_crops([self.crop(rgb, b) for b in boxes])
+
+
+def save_checkpoint(path, net, **fields):
+    """Write a model file atomically: weights plus everything needed to use them."""
+    ckpt = {"format": FORMAT, "version": VERSION, "model": net.state_dict(), **fields}
+    with atomic_path(path) as tmp:
+        torch.save(ckpt, tmp)
+
+
+def load_checkpoint(path):
+    """Load and check a model file without running any code it may carry; InputError if bad."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: model file not found (train one with train_mask_detection_model.py)")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for corrupt or unsafe files
+        raise InputError(f"{path}: not a loadable model file ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+    _check(path, ckpt)
+    return ckpt
+
+
+def _check(path, ckpt):
+    """Refuse a checkpoint of the wrong format, version, classes or input size."""
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise InputError(f"{path}: not a cctv-mask-detector model (format field missing or wrong)")
+    if ckpt.get("version") != VERSION:
+        raise InputError(f"{path}: model format version {ckpt.get('version')} not supported (expected {VERSION})")
+    classes = ckpt.get("classes")
+    if not isinstance(classes, (list, tuple)) or sorted(classes) != sorted(CLASSES):
+        raise InputError(f"{path}: model classes {classes} are not {list(CLASSES)}")
+    size = ckpt.get("input_size")
+    if not isinstance(size, int) or not 8 <= size <= 512:
+        raise InputError(f"{path}: model input size {size!r} is not a size between 8 and 512")
+    for key in ("model", "model_args", "normalize"):
+        if key not in ckpt:
+            raise InputError(f"{path}: model file lacks '{key}'")
+
+
+def load_classifier(path):
+    """A ready Classifier from a model file; InputError if the file is missing, corrupt or wrong."""
+    ckpt = load_checkpoint(path)
+    try:
+        return Classifier(ckpt)
+    except (RuntimeError, KeyError, TypeError, ValueError) as e:
+        raise InputError(f"{path}: model weights do not fit the network ({str(e).splitlines()[0][:120]})") from None

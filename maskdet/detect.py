@@ -1,0 +1,130 @@
+"""Face detection: facenet-pytorch's pretrained MTCNN (weights ship inside the wheel) with the
+settings that make it find masked and small faces."""
+from dataclasses import asdict, dataclass, field
+
+import cv2
+import numpy as np
+import torch
+
+
+@dataclass
+class DetectorSettings:
+    """How MTCNN is run; stored inside every model file so that all stages agree."""
+    min_face_size: int = 20       # smallest face searched for, in pixels of the original frame
+    work_face_size: int = 20      # the frame is resized so that min_face_size becomes this many px
+    thresholds: tuple = (0.6, 0.7, 0.7)  # P-, R-, O-Net; MTCNN's defaults
+    factor: float = 0.709         # image pyramid step
+    pad: float = 0.0              # pad each side by this fraction of the image: MTCNN misses faces cut by the border
+    min_score: float = 0.0        # drop faces whose final probability is below this
+
+    @classmethod
+    def from_dict(cls, d):
+        """Settings from a dict (as stored in a model file); unknown keys are ignored."""
+        known = {k: v for k, v in (d or {}).items() if k in cls.__dataclass_fields__}
+        if "thresholds" in known:
+            known["thresholds"] = tuple(float(t) for t in known["thresholds"])
+        return cls(**known)
+
+    def to_dict(self):
+        """Plain dict for JSON and model files."""
+        d = asdict(self)
+        d["thresholds"] = list(self.thresholds)
+        return d
+
+
+# Face crops of a labelled dataset: the face fills the picture and a mask hides its lower half, so
+# pad the picture and lower the thresholds (MTCNN at defaults misses ~45% of real masked photos).
+CROP_SETTINGS = DetectorSettings(min_face_size=20, work_face_size=20, thresholds=(0.3, 0.3, 0.2), pad=0.3)
+
+
+@dataclass
+class Face:
+    """One detected face: box (x1, y1, x2, y2) in frame pixels, probability and five landmarks."""
+    box: tuple
+    score: float
+    landmarks: np.ndarray = field(default=None, repr=False)
+
+    @property
+    def size(self):
+        """The longer side of the box in pixels."""
+        return max(self.box[2] - self.box[0], self.box[3] - self.box[1])
+
+
+class FaceDetector:
+    """MTCNN on CPU with padding and resizing applied around it."""
+
+    def __init__(self, settings=None):
+        from facenet_pytorch import MTCNN
+
+        self.settings = settings or DetectorSettings()
+        s = self.settings
+        self.mtcnn = MTCNN(keep_all=True, min_face_size=s.work_face_size, thresholds=list(s.thresholds),
+                           factor=s.factor, post_process=False, device="cpu")
+
+    def detect(self, rgb, pad=None):
+        """All faces in one RGB uint8 frame, sorted left to right; `pad` overrides the setting."""
+        return self.detect_batch([rgb], pad)[0]
+
+    def detect_batch(self, frames, pad=None):
+        """Faces of several same-size RGB frames in one MTCNN call."""
+        s = self.settings
+        scale = s.work_face_size / s.min_face_size
+        h, w = frames[0].shape[:2]
+        pad = int(round((s.pad if pad is None else pad) * max(h, w)))
+        prepared = [self._prepare(f, scale, pad) for f in frames]
+        with torch.no_grad():
+            boxes, probs, points = self.mtcnn.detect(np.stack(prepared), landmarks=True)
+        return [self._faces(b, p, l, scale, pad, w, h) for b, p, l in zip(boxes, probs, points)]
+
+    @staticmethod
+    def _prepare(rgb, scale, pad):
+        """Resize then pad one frame the way detection expects."""
+        if scale != 1.0:
+            interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            rgb = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=interp)
+        if pad:
+            p = int(round(pad * scale))
+            rgb = cv2.copyMakeBorder(rgb, p, p, p, p, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+        return np.ascontiguousarray(rgb)
+
+    def _faces(self, boxes, probs, points, scale, pad, w, h):
+        """Map MTCNN's output back to original-frame coordinates, clipped to the frame."""
+        if boxes is None:
+            return []
+        p = int(round(pad * scale)) if pad else 0
+        faces = []
+        for b, prob, lm in zip(boxes, probs, points):
+            if prob is None or prob < self.settings.min_score:
+                continue
+            b = (np.asarray(b, dtype=np.float64) - p) / scale
+            box = (max(0.0, b[0]), max(0.0, b[1]), min(float(w), b[2]), min(float(h), b[3]))
+            if box[2] - box[0] < 2 or box[3] - box[1] < 2:
+                continue
+            faces.append(Face(tuple(float(v) for v in box), float(prob), (np.asarray(lm) - p) / scale))
+        return sorted(faces, key=lambda f: f.box[0])
+
+
+def detect_main_face(detector, rgb):
+    """The one face of a face photo; tries once more with a wider pad, which finds tight crops."""
+    face = main_face(detector.detect(rgb))
+    if face is None and detector.settings.pad:
+        face = main_face(detector.detect(rgb, pad=2 * detector.settings.pad))
+    return face
+
+
+def main_face(faces):
+    """The face a single-person crop is about: the largest of the confident ones."""
+    if not faces:
+        return None
+    confident = [f for f in faces if f.score >= 0.9] or faces
+    return max(confident, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+
+
+def crop_box(box, w, h, margin=0.2):
+    """Square crop around `box` enlarged by `margin` of its size, clipped to the image (int pixels)."""
+    x1, y1, x2, y2 = box
+    side = max(x2 - x1, y2 - y1) * (1 + margin)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
+    right, bottom = int(round(cx + side / 2)), int(round(cy + side / 2))
+    return max(0, left), max(0, top), min(w, right), min(h, bottom)

@@ -1,0 +1,56 @@
+"""Atomic writes: every output appears whole under its final name or not at all."""
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+@contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside `path`; rename it into place only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_text(path, text):
+    """Write `text` to `path` atomically."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
+
+
+def write_json(path, obj):
+    """Write `obj` as indented JSON to `path` atomically."""
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def write_image(path, bgr, quality=95):
+    """Write a BGR image as JPEG/PNG atomically; raise OSError when encoding fails."""
+    import cv2
+
+    path = Path(path)
+    ok, buf = cv2.imencode(path.suffix or ".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise OSError(f"{path}: could not encode image")
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(buf.tobytes())
+
+
+def clean_partials(folder):
+    """Remove temporary files a killed run left behind in `folder` (never anything else)."""
+    folder = Path(folder)
+    if folder.is_dir():
+        for p in folder.rglob(".*.part*"):
+            p.unlink()

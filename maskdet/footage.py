@@ -1,0 +1,122 @@
+"""test.py on footage: a folder of deconstructed frames, or a live source, through the pipeline."""
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+from tqdm import tqdm
+
+from maskdet import InputError
+from maskdet.announce import Speaker
+from maskdet.draw import draw_frame
+from maskdet.files import atomic_path, clean_partials, write_image, write_json
+from maskdet.layout import list_images
+from maskdet.video import read_meta
+
+SHOW_WARNING_S = 2.0  # the banner keeps the warning visible this long after it fired
+
+
+class FrameProcessor:
+    """Runs one video's frames through pipeline + announcer and makes the log record of each."""
+
+    def __init__(self, pipeline, announcer, fps, speaker=None):
+        self.pipeline, self.announcer, self.fps, self.speaker = pipeline, announcer, fps, speaker
+
+    def __call__(self, index, name, bgr):
+        """Process frame number `index` (from 1) in place; return its log record."""
+        faces = self.pipeline.process(bgr[..., ::-1])
+        correct = sum(f["label"] == "correctly_masked" for f in faces)
+        t = round((index - 1) / self.fps, 3)
+        fire = self.announcer.update(t, correct, len(faces))
+        if fire:
+            wav = self.speaker.say() if self.speaker else None
+            print(f"announce: t={t:.2f} s, {correct} of {len(faces)} correctly masked"
+                  + (f" -> {wav}" if wav else " (no speech)"))
+        showing = self.announcer.last is not None and t - self.announcer.last < SHOW_WARNING_S
+        draw_frame(bgr, faces, correct, len(faces), showing)
+        return {"frame": name, "index": index, "time": t, "faces": faces, "correctly_masked": correct,
+                "total": len(faces), "ratio": round(correct / len(faces), 3) if faces else None, "announce": fire}
+
+
+def video_folders(data_dir):
+    """Sub-folders holding frames (one per video); the folder itself if it holds frames directly."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise InputError(f"{data_dir}: frames folder not found (run deconstruct.py first)")
+    if list_images(data_dir):
+        return [data_dir]
+    folders = sorted(d for d in data_dir.iterdir() if d.is_dir() and list_images(d))
+    if not folders:
+        raise InputError(f"{data_dir}: no frames found (expected <video>/frame_000001.jpg ...)")
+    return folders
+
+
+def process_folder(src, out, make_processor, overwrite=False):
+    """Annotate one video's frames into `out`, with log.jsonl and meta.json; return (records, skipped)."""
+    meta = read_meta(src) or {"source": str(src), "fps": 25.0}
+    frames = list_images(src)
+    log = out / "log.jsonl"
+    if not overwrite and _complete(out, frames):
+        print(f"{src.name}: already done, skipped (--overwrite redoes it)")
+        return None, 0
+    clean_partials(out)
+    proc = make_processor(float(meta.get("fps") or 25.0), out)
+    records, skipped = [], 0
+    try:
+        for i, path in enumerate(tqdm(frames, desc=src.name, leave=False, disable=not sys.stderr.isatty()), 1):
+            bgr = cv2.imread(str(path))
+            if bgr is None:
+                print(f"skipped: {path}: not a readable image")
+                skipped += 1
+                continue
+            records.append(proc(i, path.name, bgr))
+            write_image(out / path.name, bgr)
+    finally:  # even when interrupted: the log holds exactly the frames that were written
+        write_jsonl(log, records)
+        write_json(out / "meta.json", {**meta, "frames": len(records), "annotated_from": str(src)})
+    return records, skipped
+
+
+def _complete(out, frames):
+    """True when every frame has its annotated copy and the log lists them all."""
+    log = out / "log.jsonl"
+    if not log.is_file() or not all((out / f.name).is_file() for f in frames):
+        return False
+    return sum(1 for _ in open(log)) == len(frames)
+
+
+def write_jsonl(path, records):
+    """One JSON object per line, written atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            for r in records:
+                f.write(json.dumps(r) + "\n")
+
+
+def read_jsonl(path):
+    """Records of a JSON Lines log; InputError naming the file and line if one is broken."""
+    records = []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except ValueError:
+                    raise InputError(f"{path}:{n}: not a JSON line") from None
+    return records
+
+
+def speaker_for(out_dir, enabled=True):
+    """The Speaker writing announcement.wav into `out_dir`, or None when speech is off."""
+    return Speaker(Path(out_dir) / "announcement.wav") if enabled else None
+
+
+def closing_line(n_frames, n_faces, n_ann, skipped, seconds, out):
+    """The one closing line: counts, time per frame, where the output went."""
+    return (f"{n_frames:,} frames, {n_faces:,} faces, {n_ann} announcements, {skipped} unreadable, "
+            f"{seconds / max(n_frames, 1) * 1000:.0f} ms/frame ({n_frames / max(seconds, 1e-9):.1f} frames/s) -> {out}")
+
+
+def now():
+    return time.perf_counter()

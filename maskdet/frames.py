@@ -1,0 +1,32 @@
+"""test.py on a folder of deconstructed frames: annotated frames, log.jsonl and meta.json per video."""
+import time
+from pathlib import Path
+
+from maskdet.announce import announcer_from
+from maskdet.footage import FrameProcessor, closing_line, process_folder, speaker_for, video_folders
+from maskdet.pipeline import FacePipeline
+
+
+def run_frames(opt, clf):
+    """Annotate every video folder under opt.data_dir into opt.output_dir; exit code."""
+    t0 = time.time()
+    folders = video_folders(opt.data_dir)
+    out_root = Path(opt.output_dir)
+    frames = faces = announcements = skipped = 0
+
+    def make_processor(fps, out):
+        pipe = FacePipeline(clf, detect_every=opt.detect_every or clf.ckpt.get("detect_every", 1))
+        return FrameProcessor(pipe, announcer_from(opt), fps, speaker_for(out, not opt.no_speech))
+
+    for src in folders:
+        out = out_root if src == Path(opt.data_dir) else out_root / src.name
+        records, bad = process_folder(src, out, make_processor, opt.overwrite)
+        skipped += bad
+        if records is None:
+            continue
+        frames += len(records)
+        faces += sum(r["total"] for r in records)
+        announcements += sum(r["announce"] for r in records)
+        print(f"{src.name}: {len(records):,} frames, {sum(r['announce'] for r in records)} announcements -> {out}")
+    print(closing_line(frames, faces, announcements, skipped, time.time() - t0, out_root))
+    return 0

@@ -1,0 +1,45 @@
+"""Reading images from untrusted files: one clear error per bad file, RGB uint8 out."""
+import numpy as np
+from PIL import Image, ImageOps
+
+from maskdet import InputError
+
+Image.MAX_IMAGE_PIXELS = 60_000_000   # ~8k x 8k; larger is treated as a decompression bomb
+
+
+def to_uint8(im):
+    """Convert any PIL mode (grayscale, alpha, 16-bit, CMYK, palette) to an RGB uint8 array."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        a = np.asarray(im, dtype=np.float32)
+        top = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
+        a = np.clip(a / top * 255.0, 0, 255).astype(np.uint8)
+        return np.stack([a] * 3, axis=-1)
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(bg, im.convert("RGBA"))
+    return np.asarray(im.convert("RGB"), dtype=np.uint8)
+
+
+def load_rgb(path):
+    """Load `path` as an RGB uint8 array, EXIF rotation applied; raise InputError naming the file."""
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            im.load()
+            rgb = to_uint8(im)
+    except Image.DecompressionBombError:
+        raise InputError(f"{path}: image too large (over {Image.MAX_IMAGE_PIXELS:,} pixels), skipped") from None
+    except (OSError, ValueError, SyntaxError) as e:
+        reason = "empty file" if _is_empty(path) else str(e).split("\n")[0]
+        raise InputError(f"{path}: not a readable image ({reason})") from None
+    if rgb.ndim != 3 or min(rgb.shape[:2]) < 2:
+        raise InputError(f"{path}: image has no usable pixels ({rgb.shape})")
+    return rgb
+
+
+def _is_empty(path):
+    """True when `path` is a zero-byte file."""
+    try:
+        return path.stat().st_size == 0 if hasattr(path, "stat") else False
+    except OSError:
+        return False

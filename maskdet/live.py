@@ -1,0 +1,137 @@
+"""test.py --source: frames processed as they arrive from a file, camera or network stream."""
+import json
+import queue
+import threading
+import time
+from pathlib import Path
+
+import cv2
+
+from maskdet import InputError
+from maskdet.announce import announcer_from
+from maskdet.footage import FrameProcessor, closing_line, speaker_for
+from maskdet.pipeline import FacePipeline
+
+QUEUE_SIZE = 8      # frames waiting for the detector; a live source drops the oldest beyond this
+MAX_BACKOFF = 30.0  # seconds between reconnection attempts, at most
+
+
+def is_stream(source):
+    """Cameras and network streams can drop and come back; files end."""
+    return source.isdigit() or "://" in source
+
+
+def open_source(source):
+    """An opened capture for a file, camera index or URL; None if it cannot be opened now."""
+    if not is_stream(source) and not Path(source).is_file():
+        raise InputError(f"{source}: no such video file (or give a camera index or rtsp:// / http:// URL)")
+    cap = cv2.VideoCapture(int(source) if source.isdigit() else source)
+    return cap if cap.isOpened() else None
+
+
+class Reader(threading.Thread):
+    """Reads frames into a bounded queue; reconnects a dropped stream with exponential backoff."""
+
+    def __init__(self, source, retries=5):
+        super().__init__(daemon=True)
+        self.source, self.retries = source, retries
+        self.frames = queue.Queue(maxsize=QUEUE_SIZE)
+        self.stop = threading.Event()
+        self.fps, self.dropped, self.reconnects = 25.0, 0, 0
+        self.cap = open_source(source)
+        if self.cap is None:
+            raise InputError(f"{source}: cannot open this source")
+        fps = self.cap.get(cv2.CAP_PROP_FPS)
+        self.fps = fps if fps and 0 < fps < 1000 else 25.0
+
+    def run(self):
+        """Until the source ends (or stop is set), put frames; put None at the end."""
+        try:
+            while not self.stop.is_set():
+                ok, frame = self.cap.read()
+                if not ok:
+                    if not is_stream(self.source) or not self._reconnect():
+                        break
+                    continue
+                self._put(frame)
+        finally:
+            self.cap.release()
+            self.frames.put(None)
+
+    def _put(self, frame):
+        """Files wait for the consumer; live sources drop the oldest frame instead of lagging."""
+        if not is_stream(self.source):
+            while not self.stop.is_set():
+                try:
+                    return self.frames.put(frame, timeout=0.2)
+                except queue.Full:
+                    continue
+        try:
+            self.frames.put_nowait(frame)
+        except queue.Full:
+            self.frames.get_nowait()
+            self.dropped += 1
+            self.frames.put_nowait(frame)
+
+    def _reconnect(self):
+        """Reopen the stream, waiting 1, 2, 4 ... s between tries; False after `retries` failures."""
+        self.cap.release()
+        for attempt in range(self.retries):
+            if self.stop.wait(min(MAX_BACKOFF, 2.0 ** attempt)):
+                return False
+            print(f"reconnecting to {self.source} (attempt {attempt + 1}/{self.retries})")
+            cap = open_source(self.source)
+            if cap is not None:
+                self.cap, self.reconnects = cap, self.reconnects + 1
+                return True
+        print(f"warning: {self.source}: gave up after {self.retries} reconnection attempts")
+        return False
+
+
+def run_live(opt, clf):
+    """Process a live source until it ends, --max_frames, or Ctrl-C; outputs are always closed cleanly."""
+    reader = Reader(opt.source)
+    log_path = Path(opt.log) if opt.log else None
+    out_dir = log_path.parent if log_path else Path(".")
+    pipe = FacePipeline(clf, detect_every=opt.detect_every or clf.ckpt.get("detect_every", 1))
+    proc = FrameProcessor(pipe, announcer_from(opt), reader.fps, speaker_for(out_dir, not opt.no_speech))
+    writer, log, n, faces, ann, t0 = None, None, 0, 0, 0, time.time()
+    reader.start()
+    try:
+        log = open_log(log_path)
+        while (frame := reader.frames.get()) is not None:
+            n += 1
+            rec = proc(n, f"{n:06d}", frame)
+            faces, ann = faces + rec["total"], ann + rec["announce"]
+            if log:
+                log.write(json.dumps(rec) + "\n")
+                log.flush()
+            writer = writer or _writer(opt.save_video, reader.fps, frame)
+            if writer:
+                writer.write(frame)
+            if opt.max_frames and n >= opt.max_frames:
+                break
+    except KeyboardInterrupt:
+        print("interrupted: closing outputs")
+    finally:
+        reader.stop.set()
+        if writer:
+            writer.close()
+        if log:
+            log.close()
+    print(closing_line(n, faces, ann, 0, time.time() - t0, opt.log or "(no log)")
+          + f"; {reader.dropped} frames dropped, {reader.reconnects} reconnects")
+    return 0 if n else 1
+
+
+def open_log(path):
+    """A line-buffered log that each frame appends to (every line is whole JSON)."""
+    if path is None:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return open(path, "w")
+
+
+def _writer(path, fps, frame):
+    from maskdet.video import H264Writer
+    return H264Writer(path, fps, (frame.shape[1], frame.shape[0])) if path else None

@@ -1,0 +1,99 @@
+"""Video in (OpenCV decoding of files, cameras and streams) and out (H.264 through a packaged ffmpeg)."""
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from maskdet import InputError
+from maskdet.files import atomic_path
+
+
+def open_video(path):
+    """An opened cv2.VideoCapture and its meta dict; InputError naming the file if it has no frames."""
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file, not a video")
+    cap = cv2.VideoCapture(str(path))
+    ok, first = cap.read() if cap.isOpened() else (False, None)
+    if not ok or first is None:
+        cap.release()
+        raise InputError(f"{path}: not a readable video (no frame could be decoded)")
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    meta = {"source": str(path), "fps": float(fps) if fps and np.isfinite(fps) and 0 < fps < 1000 else 25.0,
+            "width": int(first.shape[1]), "height": int(first.shape[0]),
+            "frames_reported": int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)}
+    return cap, meta
+
+
+def read_frames(cap, every=1):
+    """(index from 1, BGR frame) for every `every`-th decoded frame; stops at the first unreadable one."""
+    n = 0
+    while True:
+        ok, frame = cap.read()
+        if not ok or frame is None:
+            return
+        n += 1
+        if (n - 1) % every == 0:
+            yield n, frame
+
+
+def read_meta(folder):
+    """meta.json of a frames folder, or None."""
+    p = Path(folder) / "meta.json"
+    try:
+        return json.loads(p.read_text()) if p.is_file() else None
+    except (ValueError, OSError):
+        raise InputError(f"{p}: unreadable meta.json (delete it and re-run deconstruct.py)") from None
+
+
+class H264Writer:
+    """Writes BGR frames to an H.264 MP4 (yuv420p, browser-playable); the file appears only when closed."""
+
+    def __init__(self, path, fps, size):
+        import imageio_ffmpeg
+
+        self.path, self.size = Path(path), tuple(size)
+        self._tmp_ctx = atomic_path(self.path)
+        tmp = self._tmp_ctx.__enter__()
+        self._gen = imageio_ffmpeg.write_frames(
+            str(tmp), self.size, fps=fps, codec="libx264", pix_fmt_in="bgr24", pix_fmt_out="yuv420p",
+            macro_block_size=1, ffmpeg_log_level="error", quality=None,
+            output_params=["-crf", "23", "-preset", "veryfast", "-movflags", "+faststart",
+                           "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"])
+        self._gen.send(None)
+        self.count = 0
+
+    def write(self, bgr):
+        """Append one frame (resized if its size differs from the video's)."""
+        if (bgr.shape[1], bgr.shape[0]) != self.size:
+            bgr = cv2.resize(bgr, self.size)
+        self._gen.send(np.ascontiguousarray(bgr))
+        self.count += 1
+
+    def close(self, keep=True):
+        """Finish the file and move it into place (or drop it when keep is False)."""
+        self._gen.close()
+        if keep and self.count:
+            self._tmp_ctx.__exit__(None, None, None)
+        else:
+            self._tmp_ctx.__exit__(RuntimeError, RuntimeError("discarded"), None)
+
+
+def probe(path):
+    """(codec, frame count, fps, width, height) of a video, read by the packaged ffmpeg."""
+    import re
+    import subprocess
+
+    import imageio_ffmpeg
+
+    out = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "null", "-"],
+                         capture_output=True, text=True).stderr
+    codec = re.search(r"Video: (\w+)", out)
+    frames = re.findall(r"frame=\s*(\d+)", out)
+    fps = re.search(r"([\d.]+) fps", out)
+    size = re.search(r"Video: .*?, (\d{2,5})x(\d{2,5})", out)
+    return {"codec": codec.group(1) if codec else None, "frames": int(frames[-1]) if frames else 0,
+            "fps": float(fps.group(1)) if fps else None,
+            "width": int(size.group(1)) if size else None, "height": int(size.group(2)) if size else None}

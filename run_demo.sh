@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The main job: videos -> frames -> detect, classify, draw -> videos -> announcements and summaries.
+#   bash run_demo.sh                         # on a sample clip the project renders itself
+#   bash run_demo.sh ../shared/data/footage  # on a folder of your own videos
+# Outputs go to the README's layout under arlo_footage/; each stage resumes if re-run.
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-.venv/bin/python}
+VIDEOS=${1:-arlo_footage/raw_videos}
+if [ $# -eq 0 ]; then
+  $PY make_sample.py --output_dir "$VIDEOS"
+fi
+$PY deconstruct.py --data_dir "$VIDEOS"
+$PY test.py --data_dir arlo_footage/deconstructed_frames --output_dir arlo_footage/output_frames
+$PY reconstruct.py --data_dir arlo_footage/output_frames --output_dir arlo_footage/reconstructed_videos
+$PY announce.py --data_dir arlo_footage/output_frames --output_dir arlo_footage/summaries

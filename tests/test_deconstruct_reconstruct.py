@@ -1,0 +1,55 @@
+"""deconstruct.py and reconstruct.py: a lossless-in-count round trip, and bad videos named and skipped."""
+import json
+
+import cv2
+
+from conftest import run, write_video
+from maskdet.video import probe
+
+
+def test_round_trip_keeps_count_fps_size_and_is_h264(tmp_path):
+    videos = tmp_path / "raw"
+    write_video(videos / "clip.avi", n=12, size=(96, 64), fps=10.0)
+    frames, out = tmp_path / "frames", tmp_path / "videos"
+    assert run("deconstruct.py", "--data_dir", videos, "--output_dir", frames) == 0
+    meta = json.loads((frames / "clip" / "meta.json").read_text())
+    assert meta["frames"] == 12 and meta["fps"] == 10.0 and meta["size"] == [96, 64]
+    assert sorted(p.name for p in (frames / "clip").glob("*.jpg"))[0] == "frame_000001.jpg"
+    assert run("reconstruct.py", "--data_dir", frames, "--output_dir", out) == 0
+    info = probe(out / "clip.mp4")
+    assert info["codec"] == "h264" and info["frames"] == 12 and info["fps"] == 10.0
+    assert (info["width"], info["height"]) == (96, 64)
+
+
+def test_every_n_and_resume(tmp_path, capsys):
+    write_video(tmp_path / "raw" / "clip.avi", n=12, fps=10.0)
+    args = ["--data_dir", tmp_path / "raw", "--output_dir", tmp_path / "frames", "--every", "3"]
+    assert run("deconstruct.py", *args) == 0
+    meta = json.loads((tmp_path / "frames" / "clip" / "meta.json").read_text())
+    assert meta["frames"] == 4 and abs(meta["fps"] - 10 / 3) < 1e-6
+    assert run("deconstruct.py", *args) == 0
+    assert "already done" in capsys.readouterr().out
+
+
+def test_bad_videos_are_named_and_others_still_processed(tmp_path, capsys):
+    raw = tmp_path / "raw"
+    good = write_video(raw / "good.avi", n=10)
+    (raw / "zero.mp4").write_bytes(b"")
+    (raw / "text.mp4").write_text("this is not a video\n" * 20)
+    (raw / "truncated.mp4").write_bytes(good.read_bytes()[:2000])
+    assert run("deconstruct.py", "--data_dir", raw, "--output_dir", tmp_path / "frames") == 0
+    out = capsys.readouterr().out
+    for name in ("zero.mp4", "text.mp4", "truncated.mp4"):
+        line = next(line for line in out.splitlines() if name in line)
+        assert line.startswith("skipped:")
+    assert "Traceback" not in out
+    assert len(list((tmp_path / "frames" / "good").glob("*.jpg"))) == 10
+    assert not (tmp_path / "frames" / "zero").exists() or not list((tmp_path / "frames" / "zero").iterdir())
+
+
+def test_empty_folder_is_one_line(tmp_path, capsys):
+    (tmp_path / "raw").mkdir()
+    assert run("deconstruct.py", "--data_dir", tmp_path / "raw", "--output_dir", tmp_path / "f") == 2
+    out = capsys.readouterr().out
+    assert "no videos found" in out and "Traceback" not in out
+    assert run("reconstruct.py", "--data_dir", tmp_path / "raw", "--output_dir", tmp_path / "v") == 2

@@ -1,0 +1,122 @@
+"""README step 3: train the 3-class mask classifier on face crops and write models/<name>.pt.
+
+    python train_mask_detection_model.py                                  # mask_dataset_faces -> models/mask_classifier.pt
+    python train_mask_detection_model.py --init_from models/mask_classifier_base.pt \
+        --data_dir scene_faces mask_dataset_faces --name mask_classifier  # finetune
+
+The checkpoint carries weights, class names, input size, normalisation, detector settings,
+training settings and a data summary. Seeded and deterministic on CPU.
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from maskdet import CLASSES, InputError, layout
+from maskdet.classifier import MEAN, STD, Net, load_checkpoint, save_checkpoint
+from maskdet.detect import DetectorSettings
+from maskdet.training import augment, class_weights, load_split, normalize
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data_dir", nargs="+", default=[layout.FACES], help="crop folders (<class>/<split>/); several are mixed")
+    p.add_argument("--name", default="mask_classifier", help="model name: writes models/<name>.pt")
+    p.add_argument("--models_dir", default=layout.MODELS, help="where models are written")
+    p.add_argument("--init_from", default="", help="continue from this model file (finetuning)")
+    p.add_argument("--input_size", type=int, default=64, help="classifier input (px); ignored with --init_from")
+    p.add_argument("--epochs", type=int, default=12, help="passes over the training crops")
+    p.add_argument("--batch_size", type=int, default=64, help="crops per step")
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
+    p.add_argument("--weight_decay", type=float, default=1e-4, help="AdamW weight decay")
+    p.add_argument("--seed", type=int, default=1, help="random seed")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (results depend on it slightly)")
+    p.add_argument("--dry_run", action="store_true", help="one batch only, to check the set-up")
+    return p.parse_args(argv)
+
+
+def train_epoch(net, opt, sched, x, y, weights, args, g):
+    """One pass over shuffled, augmented training crops; returns the mean loss."""
+    net.train()
+    order = torch.randperm(len(y), generator=g)
+    total, steps = 0.0, range(0, len(y), args.batch_size)
+    for i in tqdm(steps, desc="batches", leave=False, disable=not sys.stderr.isatty()):
+        idx = order[i:i + args.batch_size]
+        xb = (augment(x[idx], g) - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+        loss = F.cross_entropy(net(xb), y[idx], weight=weights, label_smoothing=0.05)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        total += loss.item() * len(idx)
+        if args.dry_run:
+            return total / len(idx)
+    return total / len(y)
+
+
+@torch.no_grad()
+def evaluate(net, x, y):
+    """Accuracy and per-class recall on un-augmented crops."""
+    if len(y) == 0:
+        return float("nan"), {}
+    net.eval()
+    pred = torch.cat([net(normalize(x[i:i + 256], MEAN, STD)).argmax(1) for i in range(0, len(y), 256)])
+    recall = {c: float((pred[y == k] == k).float().mean()) for k, c in enumerate(CLASSES) if (y == k).any()}
+    return float((pred == y).float().mean()), recall
+
+
+def build(args):
+    """Network, input size and detector settings: fresh, or continued from --init_from."""
+    if args.init_from:
+        ckpt = load_checkpoint(args.init_from)
+        net = Net(len(CLASSES), **ckpt["model_args"])
+        net.load_state_dict(ckpt["model"])
+        return net, ckpt["model_args"], ckpt["input_size"], DetectorSettings.from_dict(ckpt.get("detector"))
+    model_args = {"width": 32, "hidden": 128}
+    return Net(len(CLASSES), **model_args), model_args, args.input_size, DetectorSettings()
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    print(f"train: {vars(args)}")
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    g = torch.Generator().manual_seed(args.seed)
+    try:
+        net, model_args, size, detector = build(args)
+        x, y, _ = load_split(args.data_dir, "train", size)
+        xv, yv, _ = load_split(args.data_dir, "test", size)
+        if len(y) == 0 or len(set(y.tolist())) < 2:
+            raise InputError(f"{', '.join(args.data_dir)}: need training crops of at least two classes (run extract_faces.py)")
+    except InputError as e:
+        print(f"error: {e}")
+        return 2
+    print(f"{len(y):,} training and {len(yv):,} validation crops; per class: "
+          + ", ".join(f"{c} {int((y == k).sum()):,}" for k, c in enumerate(CLASSES)))
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    steps = args.epochs * -(-len(y) // args.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(steps, 1), pct_start=0.15)
+    weights, t0 = class_weights(y), time.time()
+    for epoch in range(1, args.epochs + 1):
+        loss = train_epoch(net, opt, sched, x, y, weights, args, g)
+        acc, recall = evaluate(net, xv, yv)
+        print(f"epoch {epoch:>2}/{args.epochs}  train loss {loss:.4f}  val acc {acc:.4f}  "
+              + "  ".join(f"{c[:9]} {r:.3f}" for c, r in recall.items()) + f"  {time.time() - t0:.0f} s")
+        if args.dry_run:
+            break
+    path = Path(args.models_dir) / f"{args.name}.pt"
+    summary = {"train": int(len(y)), "test": int(len(yv)), "dirs": list(args.data_dir),
+               "per_class_train": {c: int((y == k).sum()) for k, c in enumerate(CLASSES)}, "val_accuracy": acc}
+    save_checkpoint(path, net, model_args=model_args, classes=list(CLASSES), input_size=size,
+                    normalize={"mean": list(MEAN), "std": list(STD)}, crop_margin=0.2, detector=detector.to_dict(),
+                    config={k: v for k, v in vars(args).items()}, data=summary)
+    print(f"{args.epochs} epochs in {time.time() - t0:.0f} s, val accuracy {acc:.4f} -> {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
