@@ -20,7 +20,6 @@ from maskdet.files import clean_partials, write_image, write_text
 from maskdet.images import load_rgb
 
 FIELDS = ("file", "class", "split", "source_image", "x1", "y1", "x2", "y2", "score")
-MARGIN = 0.2  # context kept around each face box; stored in the model and reused at inference
 
 
 def parse_args(argv=None):
@@ -60,7 +59,7 @@ def crop_one(detector, job, out_dir):
         if face is None:
             return None
         box, score = face.box, face.score
-    x1, y1, x2, y2 = crop_box(box, rgb.shape[1], rgb.shape[0], MARGIN)
+    x1, y1, x2, y2 = crop_box(box, rgb.shape[1], rgb.shape[0])
     rel = f"{cls}/{split}/{name}"
     write_image(out_dir / rel, rgb[y1:y2, x1:x2, ::-1])
     return dict(file=rel, **{"class": cls}, split=split, source_image=str(src),

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from maskdet import CLASSES, InputError, layout
 from maskdet.classifier import MEAN, STD, Net, load_checkpoint, save_checkpoint
-from maskdet.detect import DetectorSettings
+from maskdet.detect import CROP_MARGIN, DetectorSettings
 from maskdet.training import augment, class_weights, load_split, normalize
 
 
@@ -29,7 +29,7 @@ def parse_args(argv=None):
     p.add_argument("--models_dir", default=layout.MODELS, help="where models are written")
     p.add_argument("--init_from", default="", help="continue from this model file (finetuning)")
     p.add_argument("--input_size", type=int, default=64, help="classifier input (px); ignored with --init_from")
-    p.add_argument("--epochs", type=int, default=12, help="passes over the training crops")
+    p.add_argument("--epochs", type=int, default=20, help="passes over the training crops")
     p.add_argument("--batch_size", type=int, default=64, help="crops per step")
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
     p.add_argument("--weight_decay", type=float, default=1e-4, help="AdamW weight decay")
@@ -112,7 +112,7 @@ def main(argv=None):
     summary = {"train": int(len(y)), "test": int(len(yv)), "dirs": list(args.data_dir),
                "per_class_train": {c: int((y == k).sum()) for k, c in enumerate(CLASSES)}, "val_accuracy": acc}
     save_checkpoint(path, net, model_args=model_args, classes=list(CLASSES), input_size=size,
-                    normalize={"mean": list(MEAN), "std": list(STD)}, crop_margin=0.2, detector=detector.to_dict(),
+                    normalize={"mean": list(MEAN), "std": list(STD)}, crop_margin=CROP_MARGIN, detector=detector.to_dict(),
                     config={k: v for k, v in vars(args).items()}, data=summary)
     print(f"{args.epochs} epochs in {time.time() - t0:.0f} s, val accuracy {acc:.4f} -> {path}")
     return 0

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from maskdet import CLASSES, InputError
-from maskdet.detect import DetectorSettings, crop_box
+from maskdet.detect import CROP_MARGIN, DetectorSettings, crop_box
 from maskdet.files import atomic_path
 
 FORMAT = "cctv-mask-detector/classifier"
@@ -18,14 +18,14 @@ MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 class Net(nn.Module):
     """Two convolution + pooling stages and a small classifier head (the seed's simple CNN)."""
 
-    def __init__(self, num_classes=3, width=32, hidden=128):
+    def __init__(self, num_classes=3, width=32, hidden=128, pool=8):
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(width, 2 * width, 3, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(), nn.MaxPool2d(2),
-            nn.AdaptiveAvgPool2d(8),  # fixed head size whatever the input size: a small model file
+            nn.AdaptiveAvgPool2d(pool),  # fixed head size whatever the input size: a small model file
         )
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.3), nn.Linear(2 * width * 64, hidden), nn.ReLU(),
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.3), nn.Linear(2 * width * pool * pool, hidden), nn.ReLU(),
                                   nn.Dropout(0.3), nn.Linear(hidden, num_classes))
 
     def forward(self, x):
@@ -39,7 +39,7 @@ class Classifier:
         self.ckpt = ckpt
         self.classes = list(ckpt["classes"])
         self.input_size = int(ckpt["input_size"])
-        self.margin = float(ckpt.get("crop_margin", 0.2))
+        self.margin = float(ckpt.get("crop_margin", CROP_MARGIN))
         self.detector = DetectorSettings.from_dict(ckpt.get("detector"))
         self.net = Net(len(self.classes), **ckpt["model_args"])
         self.net.load_state_dict(ckpt["model"])

@@ -120,7 +120,10 @@ def main_face(faces):
     return max(confident, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
 
 
-def crop_box(box, w, h, margin=0.2):
+CROP_MARGIN = 0.4  # context around a face box: masked faces get short boxes, and the chin must stay in view
+
+
+def crop_box(box, w, h, margin=CROP_MARGIN):
     """Square crop around `box` enlarged by `margin` of its size, clipped to the image (int pixels)."""
     x1, y1, x2, y2 = box
     side = max(x2 - x1, y2 - y1) * (1 + margin)

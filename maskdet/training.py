@@ -11,6 +11,8 @@ from maskdet import CLASSES, InputError
 from maskdet.images import load_rgb
 from maskdet.layout import list_images
 
+LOWRES_P = 0.35  # share of training faces shown at camera resolution
+
 
 def load_split(dirs, split, size):
     """Crops of `split` from every <dir>/<class>/<split>/ as (uint8 N×3×S×S tensor, labels, names)."""
@@ -55,7 +57,7 @@ def augment(x, g):
     x[flip] = x[flip].flip(3)
     x = _affine(x, g)
     x = _colour(x, g)
-    low = torch.rand(n, generator=g) < 0.35  # camera faces are small: train on some at 12-32 px
+    low = torch.rand(n, generator=g) < LOWRES_P  # camera faces are small: train on some at 12-32 px
     if low.any():
         r = int(torch.randint(12, 33, (1,), generator=g))
         x[low] = F.interpolate(F.interpolate(x[low], size=(r, r), mode="area"), size=(s, s), mode="bilinear",

@@ -1,0 +1,95 @@
+"""test.py: the sanity check on a class folder, its report, and model files that must be refused."""
+import json
+
+import pytest
+import torch
+
+from conftest import ROOT, SHARED, needs_shared, run, save_rgb
+from maskdet.synth import draw_mask
+
+MODEL = ROOT / "models" / "mask_classifier.pt"
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory, portraits):
+    """Real faces: unmasked, and with masks drawn correctly and under the nose; plus a faceless image."""
+    import numpy as np
+    from maskdet.detect import CROP_SETTINGS, FaceDetector, detect_main_face
+
+    root = tmp_path_factory.mktemp("ds")
+    det, rng = FaceDetector(CROP_SETTINGS), np.random.default_rng(0)
+    for name, rgb in portraits.items():
+        face = detect_main_face(det, rgb)
+        save_rgb(root / "not_masked" / "test" / f"{name}.jpg", rgb)
+        save_rgb(root / "correctly_masked" / "test" / f"{name}.jpg", draw_mask(rgb, face.landmarks, "correct", rng))
+        save_rgb(root / "incorrectly_masked" / "test" / f"{name}.jpg", draw_mask(rgb, face.landmarks, "nose_out", rng))
+    save_rgb(root / "not_masked" / "test" / "wall.jpg", np.full((100, 100, 3), 90, np.uint8))
+    (root / "not_masked" / "test" / "text.jpg").write_text("no image")
+    return root
+
+
+def test_report_fields_and_png(tiny_dataset, tmp_path, capsys):
+    report = tmp_path / "r" / "report.json"
+    assert run("test.py", "--data_dir", tiny_dataset, "--report", report) == 0
+    r = json.loads(report.read_text())
+    assert r["images"] == 7 and r["unreadable"] == 1
+    assert r["missed_faces"] >= 1 and r["missed_per_class"]["not_masked"] >= 1   # the wall has no face
+    assert set(r["per_class"]) == {"correctly_masked", "incorrectly_masked", "not_masked"}
+    assert sum(map(sum, r["confusion"]["matrix"])) == 7
+    assert r["accuracy"] <= 6 / 7                                                  # the wall counts as wrong
+    assert report.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    assert "text.jpg" in capsys.readouterr().out
+
+
+def test_shipped_model_on_drawn_masks(tiny_dataset, tmp_path):
+    report = tmp_path / "report.json"
+    assert run("test.py", "--data_dir", tiny_dataset, "--report", report, "--model", MODEL) == 0
+    r = json.loads(report.read_text())
+    assert r["accuracy"] >= 4 / 7          # 6 real faces + the faceless wall; chance would be ~2/7
+
+
+@pytest.mark.parametrize("content,expect", [
+    (None, "model file not found"),
+    (b"", "not a loadable model file"),
+    (b"garbage" * 100, "not a loadable model file"),
+    ("pickle", "not a loadable model file"),
+    ("wrong_classes", "model classes"),
+    ("wrong_format", "not a cctv-mask-detector model"),
+])
+def test_bad_model_files_are_refused(tmp_path, tiny_dataset, capsys, content, expect):
+    path = tmp_path / "m.pt"
+    if content == "pickle":                                 # code that would run on a plain torch.load
+        torch.save({"x": Exploit(tmp_path / "pwned")}, path)
+    elif content == "wrong_classes":
+        ck = torch.load(MODEL, weights_only=True)
+        torch.save({**ck, "classes": ["a", "b", "c"]}, path)
+    elif content == "wrong_format":
+        torch.save({"model": {}}, path)
+    elif content is not None:
+        path.write_bytes(content)
+    assert run("test.py", "--data_dir", tiny_dataset, "--model", path) == 2
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("error:"))
+    assert expect in line and str(path) in line and "Traceback" not in out
+    assert not (tmp_path / "pwned").exists()
+
+
+class Exploit:
+    """Unpickling this runs a shell command: weights_only loading must refuse it."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        import os
+        return (os.system, (f"touch {self.target}",))
+
+
+@needs_shared
+@pytest.mark.skipif(not (ROOT / "mask_dataset").is_dir(), reason="mask_dataset not prepared")
+def test_shipped_model_meets_acceptance_on_identity_split(tmp_path):
+    report = tmp_path / "report.json"
+    assert run("test.py", "--data_dir", ROOT / "mask_dataset", "--report", report) == 0
+    r = json.loads(report.read_text())
+    assert r["accuracy"] >= 0.95
+    assert all(v["recall"] >= 0.90 for v in r["per_class"].values())
