@@ -28,14 +28,21 @@ def parse_args(argv=None):
     p.add_argument("--name", default="mask_classifier", help="model name: writes models/<name>.pt")
     p.add_argument("--models_dir", default=layout.MODELS, help="where models are written")
     p.add_argument("--init_from", default="", help="continue from this model file (finetuning)")
-    p.add_argument("--input_size", type=int, default=64, help="classifier input (px); ignored with --init_from")
-    p.add_argument("--epochs", type=int, default=20, help="passes over the training crops")
+    p.add_argument("--input_size", type=int, default=32, help="classifier input (px; camera faces are 15-40 px); ignored with --init_from")
+    p.add_argument("--width", type=int, default=64, help="channels of the first convolution (the second has twice as many)")
+    p.add_argument("--epochs", type=int, default=24, help="passes over the training crops")
     p.add_argument("--batch_size", type=int, default=64, help="crops per step")
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
     p.add_argument("--weight_decay", type=float, default=1e-4, help="AdamW weight decay")
     p.add_argument("--seed", type=int, default=1, help="random seed")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (results depend on it slightly)")
     p.add_argument("--dry_run", action="store_true", help="one batch only, to check the set-up")
+    g = p.add_argument_group("detector settings stored in the model (default: inherited from --init_from, else MTCNN's)")
+    g.add_argument("--min_face_size", type=int, default=None, help="smallest face (px of the detection image)")
+    g.add_argument("--max_side", type=int, default=None, help="shrink larger frames to this longer side before detection")
+    g.add_argument("--thresholds", type=float, nargs=3, default=None, help="MTCNN P-, R-, O-Net thresholds")
+    g.add_argument("--min_score", type=float, default=None, help="drop faces with a lower final probability")
+    g.add_argument("--detect_every", type=int, default=None, help="footage: detect every k-th frame, track in between")
     return p.parse_args(argv)
 
 
@@ -59,14 +66,27 @@ def train_epoch(net, opt, sched, x, y, weights, args, g):
 
 
 @torch.no_grad()
+def predict(net, x):
+    """Class probabilities of un-augmented crops."""
+    net.eval()
+    return torch.cat([torch.softmax(net(normalize(x[i:i + 256], MEAN, STD)), 1) for i in range(0, len(x), 256)])
+
+
 def evaluate(net, x, y):
     """Accuracy and per-class recall on un-augmented crops."""
     if len(y) == 0:
         return float("nan"), {}
-    net.eval()
-    pred = torch.cat([net(normalize(x[i:i + 256], MEAN, STD)).argmax(1) for i in range(0, len(y), 256)])
+    pred = predict(net, x).argmax(1)
     recall = {c: float((pred[y == k] == k).float().mean()) for k, c in enumerate(CLASSES) if (y == k).any()}
     return float((pred == y).float().mean()), recall
+
+
+def drift_reference(net, x, sides):
+    """What live footage is compared with: mean classifier confidence and the share of small faces."""
+    from maskdet.drift import SMALL
+
+    conf = float(predict(net, x).max(1).values.mean()) if len(x) else None
+    return {"confidence_mean": conf, "small_face_share": sum(s < SMALL for s in sides) / max(len(sides), 1)}
 
 
 def build(args):
@@ -75,9 +95,18 @@ def build(args):
         ckpt = load_checkpoint(args.init_from)
         net = Net(len(CLASSES), **ckpt["model_args"])
         net.load_state_dict(ckpt["model"])
-        return net, ckpt["model_args"], ckpt["input_size"], DetectorSettings.from_dict(ckpt.get("detector"))
-    model_args = {"width": 32, "hidden": 128}
-    return Net(len(CLASSES), **model_args), model_args, args.input_size, DetectorSettings()
+        return net, ckpt["model_args"], ckpt["input_size"], detector_settings(args, ckpt)
+    model_args = {"width": args.width, "hidden": 128}
+    return Net(len(CLASSES), **model_args), model_args, args.input_size, detector_settings(args, {})
+
+
+def detector_settings(args, ckpt):
+    """Detector settings and detect_every: the flags given, else the parent model's, else defaults."""
+    d = {**DetectorSettings().to_dict(), **ckpt.get("detector", {}), "detect_every": ckpt.get("detect_every", 1)}
+    for key in ("min_face_size", "max_side", "thresholds", "min_score", "detect_every"):
+        if getattr(args, key) is not None:
+            d[key] = getattr(args, key)
+    return d
 
 
 def main(argv=None):
@@ -88,8 +117,8 @@ def main(argv=None):
     g = torch.Generator().manual_seed(args.seed)
     try:
         net, model_args, size, detector = build(args)
-        x, y, _ = load_split(args.data_dir, "train", size)
-        xv, yv, _ = load_split(args.data_dir, "test", size)
+        x, y, _, sides = load_split(args.data_dir, "train", size)
+        xv, yv, _, _ = load_split(args.data_dir, "test", size)
         if len(y) == 0 or len(set(y.tolist())) < 2:
             raise InputError(f"{', '.join(args.data_dir)}: need training crops of at least two classes (run extract_faces.py)")
     except InputError as e:
@@ -98,9 +127,10 @@ def main(argv=None):
     print(f"{len(y):,} training and {len(yv):,} validation crops; per class: "
           + ", ".join(f"{c} {int((y == k).sum()):,}" for k, c in enumerate(CLASSES)))
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    steps = args.epochs * -(-len(y) // args.batch_size)
+    steps = max(args.epochs, 1) * -(-len(y) // args.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(steps, 1), pct_start=0.15)
     weights, t0 = class_weights(y), time.time()
+    acc, _ = evaluate(net, xv, yv)  # --epochs 0 re-saves a model with new detector settings
     for epoch in range(1, args.epochs + 1):
         loss = train_epoch(net, opt, sched, x, y, weights, args, g)
         acc, recall = evaluate(net, xv, yv)
@@ -110,9 +140,12 @@ def main(argv=None):
             break
     path = Path(args.models_dir) / f"{args.name}.pt"
     summary = {"train": int(len(y)), "test": int(len(yv)), "dirs": list(args.data_dir),
-               "per_class_train": {c: int((y == k).sum()) for k, c in enumerate(CLASSES)}, "val_accuracy": acc}
-    save_checkpoint(path, net, model_args=model_args, classes=list(CLASSES), input_size=size,
-                    normalize={"mean": list(MEAN), "std": list(STD)}, crop_margin=CROP_MARGIN, detector=detector.to_dict(),
+               "per_class_train": {c: int((y == k).sum()) for k, c in enumerate(CLASSES)}, "val_accuracy": acc,
+               "drift_reference": drift_reference(net, xv if len(yv) else x, sides)}
+    every = detector.pop("detect_every")
+    save_checkpoint(path, net, model_args=model_args, classes=list(CLASSES), input_size=size, detect_every=every,
+                    normalize={"mean": list(MEAN), "std": list(STD)}, crop_margin=CROP_MARGIN,
+                    detector=DetectorSettings.from_dict(detector).to_dict(),
                     config={k: v for k, v in vars(args).items()}, data=summary)
     print(f"{args.epochs} epochs in {time.time() - t0:.0f} s, val accuracy {acc:.4f} -> {path}")
     return 0

@@ -10,8 +10,8 @@ import torch
 @dataclass
 class DetectorSettings:
     """How MTCNN is run; stored inside every model file so that all stages agree."""
-    min_face_size: int = 20       # smallest face searched for, in pixels of the original frame
-    work_face_size: int = 20      # the frame is resized so that min_face_size becomes this many px
+    min_face_size: int = 20       # smallest face searched for, in pixels of the detection image
+    max_side: int = 0             # frames with a longer side are shrunk to it before detection (0: never)
     thresholds: tuple = (0.6, 0.7, 0.7)  # P-, R-, O-Net; MTCNN's defaults
     factor: float = 0.709         # image pyramid step
     pad: float = 0.0              # pad each side by this fraction of the image: MTCNN misses faces cut by the border
@@ -34,7 +34,7 @@ class DetectorSettings:
 
 # Face crops of a labelled dataset: the face fills the picture and a mask hides its lower half, so
 # pad the picture and lower the thresholds (MTCNN at defaults misses ~45% of real masked photos).
-CROP_SETTINGS = DetectorSettings(min_face_size=20, work_face_size=20, thresholds=(0.3, 0.3, 0.2), pad=0.3)
+CROP_SETTINGS = DetectorSettings(min_face_size=20, thresholds=(0.3, 0.3, 0.2), pad=0.3)
 
 
 @dataclass
@@ -58,7 +58,7 @@ class FaceDetector:
 
         self.settings = settings or DetectorSettings()
         s = self.settings
-        self.mtcnn = MTCNN(keep_all=True, min_face_size=s.work_face_size, thresholds=list(s.thresholds),
+        self.mtcnn = MTCNN(keep_all=True, min_face_size=s.min_face_size, thresholds=list(s.thresholds),
                            factor=s.factor, post_process=False, device="cpu")
 
     def detect(self, rgb, pad=None):
@@ -68,8 +68,8 @@ class FaceDetector:
     def detect_batch(self, frames, pad=None):
         """Faces of several same-size RGB frames in one MTCNN call."""
         s = self.settings
-        scale = s.work_face_size / s.min_face_size
         h, w = frames[0].shape[:2]
+        scale = min(1.0, s.max_side / max(h, w)) if s.max_side else 1.0
         pad = int(round((s.pad if pad is None else pad) * max(h, w)))
         prepared = [self._prepare(f, scale, pad) for f in frames]
         with torch.no_grad():

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from maskdet import CLASSES, InputError
+from maskdet.detect import CROP_MARGIN
 from maskdet.images import load_rgb
 from maskdet.layout import list_images
 
@@ -15,8 +16,9 @@ LOWRES_P = 0.35  # share of training faces shown at camera resolution
 
 
 def load_split(dirs, split, size):
-    """Crops of `split` from every <dir>/<class>/<split>/ as (uint8 N×3×S×S tensor, labels, names)."""
-    arrays, labels, names, bad = [], [], [], 0
+    """Crops of `split` from every <dir>/<class>/<split>/ as (uint8 N×3×S×S tensor, labels, names,
+    face sizes in source pixels)."""
+    arrays, labels, names, sides, bad = [], [], [], [], 0
     for d in dirs:
         for ci, cls in enumerate(CLASSES):
             folder = Path(d) / cls / split
@@ -30,10 +32,11 @@ def load_split(dirs, split, size):
                 arrays.append(cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA))
                 labels.append(ci)
                 names.append(str(p))
+                sides.append(max(rgb.shape[:2]) / (1 + CROP_MARGIN))
     if not arrays:
-        return torch.zeros((0, 3, size, size), dtype=torch.uint8), torch.zeros(0, dtype=torch.long), []
+        return torch.zeros((0, 3, size, size), dtype=torch.uint8), torch.zeros(0, dtype=torch.long), [], []
     x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-    return x, torch.tensor(labels), names
+    return x, torch.tensor(labels), names, sides
 
 
 def class_weights(labels, n=len(CLASSES)):

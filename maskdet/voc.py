@@ -21,6 +21,7 @@ class Scene:
     boxes: list = field(default_factory=list)     # (x1, y1, x2, y2)
     classes: list = field(default_factory=list)   # our class names
     dropped: list = field(default_factory=list)   # one-line reasons
+    xml: Path = None
 
 
 def safe_image_path(images_dir, filename, xml_path):
@@ -52,7 +53,7 @@ def parse_voc(xml_path, images_dir, class_map):
         raise InputError(f"{xml_path}: not a Pascal VOC annotation (root <{root.tag}>)")
     image = safe_image_path(images_dir, (root.findtext("filename") or "").strip(), xml_path)
     w, h = _int(root.findtext("size/width")), _int(root.findtext("size/height"))
-    scene = Scene(image, w, h)
+    scene = Scene(image, w, h, xml=xml_path)
     for obj in root.iter("object"):
         _add_object(scene, obj, class_map, xml_path)
     return scene

@@ -1,0 +1,130 @@
+"""README step 8, the annotation loop: pick the frames most worth a person's time, export the
+model's predictions as pre-annotations, and import the corrected files back.
+
+    python annotate.py export --data_dir ../shared/data/unlabelled_scenes --n 20   # -> annotation_queue/
+    # correct annotation_queue/ in LabelImg, CVAT, Label Studio ... (Pascal VOC or COCO)
+    python annotate.py import --data_dir annotation_queue --output_dir scenes       # -> scenes/images + annotations
+    python extract_faces.py --data_dir scenes --output_dir scene_faces
+    python train_mask_detection_model.py --init_from models/mask_classifier.pt --data_dir scene_faces mask_dataset_faces
+
+Frames are ranked by low classifier confidence, detector probabilities near the cut-off, and
+labels that flip between neighbouring frames.
+"""
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from maskdet import InputError, layout
+from maskdet.files import write_text
+
+QUEUE = "annotation_queue"
+SCENES = "scenes"
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("action", choices=("export", "import"), help="export pre-annotations, or import corrected ones")
+    p.add_argument("--data_dir", default=None, help=f"export: folder of frames (default {layout.FRAMES}); import: the queue")
+    p.add_argument("--output_dir", default=None, help=f"export: the queue (default {QUEUE}); import: scenes (default {SCENES})")
+    p.add_argument("--model", default=layout.DEFAULT_MODEL, help="model that makes the pre-annotations")
+    p.add_argument("--n", type=int, default=20, help="export: how many frames to pick")
+    p.add_argument("--coco", default=None, help="import: a COCO JSON export instead of the VOC files")
+    return p.parse_args(argv)
+
+
+def frames_of(folder):
+    """Images directly in `folder`, or in its sub-folders (deconstructed videos), sorted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: frames folder not found")
+    images = layout.list_images(folder) or sorted(p for d in sorted(folder.iterdir()) if d.is_dir()
+                                                  for p in layout.list_images(d))
+    if not images:
+        raise InputError(f"{folder}: no images found")
+    return images
+
+
+def export(opt):
+    """Rank frames, then write images/, annotations/ (VOC), coco.json and selection.csv into the queue."""
+    from maskdet.active import coco_json, frame_worth, voc_xml
+    from maskdet.classifier import load_classifier
+    from maskdet.detect import FaceDetector
+    from maskdet.images import load_rgb
+
+    clf = load_classifier(opt.model)
+    det = FaceDetector(clf.detector)
+    ranked, previous = [], None
+    for path in tqdm(frames_of(opt.data_dir), desc="frames", disable=not sys.stderr.isatty()):
+        try:
+            rgb = load_rgb(path)
+        except InputError as e:
+            print(f"skipped: {e}")
+            continue
+        found = det.detect(rgb)
+        labels, scores, _ = clf.predict_boxes(rgb, [f.box for f in found])
+        faces = [{"box": f.box, "label": lab, "score": s, "det_score": f.score} for f, lab, s in zip(found, labels, scores)]
+        worth, why = frame_worth(faces, previous, clf.detector.min_score)
+        ranked.append((worth, str(path), rgb.shape[1], rgb.shape[0], faces, why))
+        previous = faces
+    chosen = sorted(ranked, key=lambda r: (-r[0], r[1]))[: opt.n]
+    out = Path(opt.output_dir)
+    rows = ["image,worth,uncertainty,near_threshold,flips,faces"]
+    for worth, src, w, h, faces, why in chosen:
+        name = f"{Path(src).parent.name}_{Path(src).name}" if not layout.list_images(opt.data_dir) else Path(src).name
+        shutil.copyfile(src, _fresh(out / "images" / name))
+        write_text(out / "annotations" / (Path(name).stem + ".xml"), voc_xml(name, w, h, faces))
+        rows.append(f"{name},{worth:.3f},{why.get('uncertainty', 0)},{why.get('near_threshold', 0)},{why.get('flips', 0)},{len(faces)}")
+    write_text(out / "coco.json", coco_json([(f"{Path(c[1]).name}", c[2], c[3], c[4]) for c in chosen]))
+    write_text(out / "selection.csv", "\n".join(rows) + "\n")
+    return f"{len(chosen)} of {len(ranked):,} frames exported with pre-annotations -> {out}/ (images, annotations, coco.json)"
+
+
+def _fresh(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def import_(opt):
+    """Validate corrected annotations and add image + VOC pairs to the scenes folder."""
+    from maskdet.active import coco_to_voc
+    from maskdet.voc import load_scenes
+
+    queue, out = Path(opt.data_dir), Path(opt.output_dir)
+    if opt.coco:
+        n = coco_to_voc(opt.coco, queue / "images", queue / "annotations")
+        print(f"{n} images converted from COCO")
+    if not layout.is_voc_layout(queue):
+        raise InputError(f"{queue}: expected images/ and annotations/ (Pascal VOC)")
+    scenes, errors = load_scenes(queue)
+    for e in errors + [d for s in scenes for d in s.dropped]:
+        print(f"skipped: {e}")
+    for s in scenes:
+        shutil.copyfile(s.image, _fresh(out / "images" / s.image.name))
+        shutil.copyfile(s.xml, _fresh(out / "annotations" / (s.image.stem + ".xml")))
+    faces = sum(len(s.boxes) for s in scenes)
+    return f"{len(scenes)} annotated frames ({faces} faces) imported, {len(errors)} refused -> {out}/"
+
+
+def main(argv=None):
+    opt = parse_args(argv)
+    if opt.action == "export":
+        opt.data_dir, opt.output_dir = opt.data_dir or layout.FRAMES, opt.output_dir or QUEUE
+    else:
+        opt.data_dir, opt.output_dir = opt.data_dir or QUEUE, opt.output_dir or SCENES
+    print(f"annotate: {vars(opt)}")
+    t0 = time.time()
+    try:
+        line = export(opt) if opt.action == "export" else import_(opt)
+    except InputError as e:
+        print(f"error: {e}")
+        return 2
+    print(f"{line} ({time.time() - t0:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

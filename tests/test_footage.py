@@ -1,0 +1,68 @@
+"""test.py on footage: the whole chain on the sample clip, the per-frame log, and the live path."""
+import json
+
+import pytest
+
+from conftest import ROOT, SHARED, needs_shared, run
+from maskdet.video import probe
+
+MODEL = ROOT / "models" / "mask_classifier.pt"
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    """make_sample -> deconstruct (every 2nd frame) -> test -> reconstruct -> announce, in a temp folder."""
+    root = tmp_path_factory.mktemp("footage")
+    raw, frames, out, videos, summ = (root / n for n in ("raw", "frames", "out", "videos", "summaries"))
+    assert run("make_sample.py", "--output_dir", raw, "--seconds", "8") == 0
+    assert run("deconstruct.py", "--data_dir", raw, "--output_dir", frames, "--every", "2") == 0
+    assert run("test.py", "--data_dir", frames, "--output_dir", out, "--no_speech") == 0
+    assert run("reconstruct.py", "--data_dir", out, "--output_dir", videos) == 0
+    assert run("announce.py", "--data_dir", out, "--output_dir", summ) == 0
+    return root
+
+
+def test_log_has_one_line_per_frame_with_video_time(chain):
+    lines = [json.loads(x) for x in (chain / "out" / "sample_corridor" / "log.jsonl").read_text().splitlines()]
+    meta = json.loads((chain / "frames" / "sample_corridor" / "meta.json").read_text())
+    assert len(lines) == meta["frames"] == 100
+    for i, r in enumerate(lines):
+        assert r["frame"] == f"frame_{i + 1:06d}.jpg" and r["time"] == pytest.approx(i / meta["fps"], abs=1e-3)
+        assert {"faces", "correctly_masked", "total", "ratio", "announce"} <= set(r)
+        assert r["total"] == len(r["faces"]) and all({"box", "label", "score"} <= set(f) for f in r["faces"])
+    with_faces = [r for r in lines if r["total"]]
+    assert len(with_faces) >= 90                              # someone is in view in every frame of the clip
+    assert sum(r["announce"] for r in lines) >= 1             # three people, one masked correctly
+    labels = {f["label"] for r in lines for f in r["faces"]}
+    assert "not_masked" in labels and "correctly_masked" in labels
+
+
+def test_annotated_frames_and_h264_video(chain):
+    frames = sorted((chain / "out" / "sample_corridor").glob("frame_*.jpg"))
+    assert len(frames) == 100
+    info = probe(chain / "videos" / "sample_corridor.mp4")
+    assert info["codec"] == "h264" and info["frames"] == 100 and info["fps"] == pytest.approx(12.5)
+    s = json.loads((chain / "summaries" / "sample_corridor.json").read_text())
+    assert s["frames"] == 100 and len(s["announcements"]) >= 1
+    assert (chain / "summaries" / "sample_corridor.png").is_file()
+
+
+def test_rerun_skips_finished_video(chain, capsys):
+    assert run("test.py", "--data_dir", chain / "frames", "--output_dir", chain / "out", "--no_speech") == 0
+    assert "already done" in capsys.readouterr().out
+
+
+def test_live_source_file_writes_log_and_video(chain, tmp_path):
+    src = chain / "raw" / "sample_corridor.mp4"
+    log, video = tmp_path / "live.jsonl", tmp_path / "live.mp4"
+    assert run("test.py", "--source", src, "--log", log, "--save_video", video, "--max_frames", "30", "--no_speech") == 0
+    lines = log.read_text().splitlines()
+    assert len(lines) == 30 and json.loads(lines[-1])["time"] == pytest.approx(29 / 25)
+    assert probe(video)["frames"] == 30
+    assert not list((chain / "out").glob("*live*"))           # live mode writes no frames
+
+
+def test_live_source_missing_is_one_line(tmp_path, capsys):
+    assert run("test.py", "--source", tmp_path / "nope.mp4", "--log", tmp_path / "l.jsonl") == 2
+    out = capsys.readouterr().out
+    assert "nope.mp4" in out and "Traceback" not in out
