@@ -91,7 +91,8 @@ def load_checkpoint(path):
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for corrupt or unsafe files
-        raise InputError(f"{path}: not a loadable model file ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+        reason = (str(e).strip().splitlines() or ["empty or truncated"])[0][:120]
+        raise InputError(f"{path}: not a loadable model file ({type(e).__name__}: {reason})") from None
     _check(path, ckpt)
     return ckpt
 
@@ -119,4 +120,5 @@ def load_classifier(path):
     try:
         return Classifier(ckpt)
     except (RuntimeError, KeyError, TypeError, ValueError) as e:
-        raise InputError(f"{path}: model weights do not fit the network ({str(e).splitlines()[0][:120]})") from None
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
+        raise InputError(f"{path}: model weights do not fit the network ({reason})") from None

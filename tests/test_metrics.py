@@ -58,4 +58,5 @@ def test_scene_report_known_answer():
     assert d["by_size"]["large"] == {"count": 1, "recall": 0.0}
     c = r["classification"]
     assert c["accuracy"] == 0.5 and c["macro_recall"] == pytest.approx(0.5)  # not_masked 1.0, correct 0.0
-    assert r["announce"]["accuracy"] == 1.0       # both scenes are bad in truth and in prediction
+    # scene 1 is bad in truth (1 of 2) and prediction (0 of 2); scene 2 is fine in truth, bad in prediction
+    assert r["announce"] == {"accuracy": 0.5, "balanced_accuracy": 0.5, "count": 2, "positives": 1}

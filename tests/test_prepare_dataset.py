@@ -37,10 +37,11 @@ def _manifest(out):
 
 def test_builds_layout_drops_duplicates_and_draws_masks(tmp_path, portraits):
     src = tmp_path / "mfn"
-    for i, pos in enumerate(["Mask", "Mask_Mouth_Chin", "Mask_Nose_Mouth"]):
-        save_rgb(src / f"0000{i}_{pos}.jpg", portraits["hopper"])
+    pictures = [portraits["hopper"], portraits["astronaut"], portraits["hopper"][:, ::-1]]
+    for i, (pos, rgb) in enumerate(zip(["Mask", "Mask_Mouth_Chin", "Mask_Nose_Mouth"], pictures)):
+        save_rgb(src / f"0000{i}_{pos}.jpg", rgb)
     photos = tmp_path / "photos"
-    save_rgb(photos / "without_mask" / "a.jpg", portraits["astronaut"])
+    save_rgb(photos / "without_mask" / "a.jpg", portraits["astronaut"][:, ::-1])
     shutil.copy(photos / "without_mask" / "a.jpg", photos / "without_mask" / "copy_of_a.jpg")
     (photos / "with_mask").mkdir()
     (photos / "with_mask" / "broken.jpg").write_bytes(b"")

@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from conftest import ROOT, SHARED, needs_shared, run, save_rgb
+from conftest import ROOT, run, save_rgb
 from maskdet.synth import draw_mask
 
 MODEL = ROOT / "models" / "mask_classifier.pt"
@@ -83,13 +83,3 @@ class Exploit:
     def __reduce__(self):
         import os
         return (os.system, (f"touch {self.target}",))
-
-
-@needs_shared
-@pytest.mark.skipif(not (ROOT / "mask_dataset").is_dir(), reason="mask_dataset not prepared")
-def test_shipped_model_meets_acceptance_on_identity_split(tmp_path):
-    report = tmp_path / "report.json"
-    assert run("test.py", "--data_dir", ROOT / "mask_dataset", "--report", report) == 0
-    r = json.loads(report.read_text())
-    assert r["accuracy"] >= 0.95
-    assert all(v["recall"] >= 0.90 for v in r["per_class"].values())

@@ -1,0 +1,125 @@
+"""Throughput on one clip: decode only (the ceiling), the naive loop (MTCNN at its defaults on every
+full frame, then the classifier) and the project's footage path (as test.py --source runs it:
+detect every k-th frame on a shrunk frame, track, classify, draw, encode H.264).
+
+    python benchmarks/throughput.py ../shared/data/footage/walkers_unmasked_1080p.mp4 --json reports/bench_1080p.json
+    python benchmarks/throughput.py CLIP --resize 1280x720 --json reports/bench_720p.json
+
+Prints frames/s of each, the speed-up over naive, the fraction of the decode ceiling, peak memory,
+and the recall of the project's faces against the naive loop's (IoU >= 0.5).
+"""
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from maskdet import layout  # noqa: E402
+from maskdet.metrics import match_boxes  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("clip", help="video file")
+    p.add_argument("--model", default=layout.DEFAULT_MODEL, help="model file (its detector settings are the pipeline's)")
+    p.add_argument("--resize", default=None, help="scale frames to WxH first (e.g. 1280x720)")
+    p.add_argument("--max_frames", type=int, default=0, help="stop after this many frames (0: all)")
+    p.add_argument("--loops", type=int, default=1, help="play the clip this many times (memory over long runs)")
+    p.add_argument("--skip_naive", action="store_true", help="pipeline only (e.g. for the memory check)")
+    p.add_argument("--json", default=None, help="write the numbers here")
+    return p.parse_args(argv)
+
+
+def frames(opt):
+    """Decoded (and optionally resized) BGR frames, the clip looped --loops times."""
+    size = tuple(int(v) for v in opt.resize.split("x")) if opt.resize else None
+    n = 0
+    for _ in range(opt.loops):
+        cap = cv2.VideoCapture(opt.clip)
+        while True:
+            ok, f = cap.read()
+            if not ok or (opt.max_frames and n >= opt.max_frames):
+                break
+            n += 1
+            yield cv2.resize(f, size, interpolation=cv2.INTER_AREA) if size else f
+        cap.release()
+
+
+def decode_only(opt):
+    t = time.perf_counter()
+    n = sum(1 for _ in frames(opt))
+    return n / (time.perf_counter() - t)
+
+
+def naive(opt, clf):
+    """facenet-pytorch MTCNN at its defaults on every full frame, then the classifier."""
+    from facenet_pytorch import MTCNN
+    mtcnn, boxes, t = MTCNN(keep_all=True, device="cpu"), [], time.perf_counter()
+    for f in frames(opt):
+        rgb = np.ascontiguousarray(f[..., ::-1])
+        b, _ = mtcnn.detect(rgb)
+        b = [] if b is None else [tuple(x) for x in b]
+        clf.predict_boxes(rgb, b)
+        boxes.append(b)
+    return len(boxes) / (time.perf_counter() - t), boxes
+
+
+def pipeline(opt, clf):
+    """The footage path of test.py --source with --save_video: pipeline, rule, drawing, H.264."""
+    from maskdet.announce import Announcer
+    from maskdet.footage import FrameProcessor
+    from maskdet.pipeline import FacePipeline
+    from maskdet.video import H264Writer
+
+    proc = FrameProcessor(FacePipeline(clf, detect_every=clf.ckpt.get("detect_every", 1)), Announcer(), 25.0)
+    boxes, writer, t = [], None, time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, f in enumerate(frames(opt), 1):
+            rec = proc(i, str(i), f)
+            boxes.append([tuple(x["box"]) for x in rec["faces"]] if opt.loops == 1 else None)
+            writer = writer or H264Writer(Path(tmp) / "out.mp4", 25.0, (f.shape[1], f.shape[0]))
+            writer.write(f)
+        writer.close()
+    return len(boxes) / (time.perf_counter() - t), boxes
+
+
+def recall(ours, ref):
+    """Share of the naive loop's faces that the pipeline also reports (IoU >= 0.5), over all frames."""
+    total = sum(len(r) for r in ref)
+    found = sum(len(match_boxes(r, o, 0.5)) for r, o in zip(ref, ours))
+    return found / total if total else None
+
+
+def main(argv=None):
+    opt = parse_args(argv)
+    import torch
+    from maskdet.classifier import load_classifier
+    torch.set_num_threads(2)
+    clf = load_classifier(opt.model)
+    out = {"clip": opt.clip, "resize": opt.resize, "detector": clf.detector.to_dict(),
+           "detect_every": clf.ckpt.get("detect_every", 1), "decode_fps": decode_only(opt)}
+    out["pipeline_fps"], ours = pipeline(opt, clf)
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["frames"] = len(ours)
+    if not opt.skip_naive:
+        out["naive_fps"], ref = naive(opt, clf)
+        out["speedup"] = out["pipeline_fps"] / out["naive_fps"]
+        out["recall_vs_naive"] = recall(ours, ref)
+        out["naive_faces"] = sum(len(r) for r in ref)
+    out["fraction_of_decode"] = out["pipeline_fps"] / out["decode_fps"]
+    for k, v in out.items():
+        print(f"{k:>20}: {v:.3f}" if isinstance(v, float) else f"{k:>20}: {v}")
+    if opt.json:
+        Path(opt.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(opt.json).write_text(json.dumps(out, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
