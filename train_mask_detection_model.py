@@ -27,6 +27,7 @@ def parse_args(argv=None):
     p.add_argument("--data_dir", nargs="+", default=[layout.FACES], help="crop folders (<class>/<split>/); several are mixed")
     p.add_argument("--name", default="mask_classifier", help="model name: writes models/<name>.pt")
     p.add_argument("--models_dir", default=layout.MODELS, help="where models are written")
+    p.add_argument("--repeat_first", type=int, default=1, help="repeat the first --data_dir's training crops (few new crops among many old)")
     p.add_argument("--init_from", default="", help="continue from this model file (finetuning)")
     p.add_argument("--input_size", type=int, default=32, help="classifier input (px; camera faces are 15-40 px); ignored with --init_from")
     p.add_argument("--width", type=int, default=64, help="channels of the first convolution (the second has twice as many)")
@@ -117,7 +118,7 @@ def main(argv=None):
     g = torch.Generator().manual_seed(args.seed)
     try:
         net, model_args, size, detector = build(args)
-        x, y, _, sides = load_split(args.data_dir, "train", size)
+        x, y, _, sides = load_split(args.data_dir, "train", size, args.repeat_first)
         xv, yv, _, _ = load_split(args.data_dir, "test", size)
         if len(y) == 0 or len(set(y.tolist())) < 2:
             raise InputError(f"{', '.join(args.data_dir)}: need training crops of at least two classes (run extract_faces.py)")

@@ -21,7 +21,11 @@ class FrameProcessor:
     """Runs one video's frames through pipeline + announcer and makes the log record of each."""
 
     def __init__(self, pipeline, announcer, fps, speaker=None):
+        from maskdet.drift import DriftMonitor
+
         self.pipeline, self.announcer, self.fps, self.speaker = pipeline, announcer, fps, speaker
+        self.drift = DriftMonitor(pipeline.clf.ckpt.get("data", {}).get("drift_reference"))
+        self.drift_warned = False
 
     def __call__(self, index, name, bgr):
         """Process frame number `index` (from 1) in place; return its log record."""
@@ -33,10 +37,22 @@ class FrameProcessor:
             wav = self.speaker.say() if self.speaker else None
             print(f"announce: t={t:.2f} s, {correct} of {len(faces)} correctly masked"
                   + (f" -> {wav}" if wav else " (no speech)"))
+        self._watch_drift(faces, t)
         showing = self.announcer.last is not None and t - self.announcer.last < SHOW_WARNING_S
         draw_frame(bgr, faces, correct, len(faces), showing)
         return {"frame": name, "index": index, "time": t, "faces": faces, "correctly_masked": correct,
                 "total": len(faces), "ratio": round(correct / len(faces), 3) if faces else None, "announce": fire}
+
+
+    def _watch_drift(self, faces, t):
+        """Warn once when recent faces look unlike the training data: time to annotate again."""
+        self.drift.update(faces)
+        status = self.drift.status() if not self.drift_warned and faces else {}
+        if status.get("drifting"):
+            self.drift_warned = True
+            print(f"drift: t={t:.1f} s, recent confidence {status['confidence_mean']} and small-face share "
+                  f"{status['small_face_share']} differ from training ({status['reference']}): "
+                  "consider annotating frames (annotate.py export)")
 
 
 def video_folders(data_dir):
@@ -74,7 +90,8 @@ def process_folder(src, out, make_processor, overwrite=False):
             write_image(out / path.name, bgr)
     finally:  # even when interrupted: the log holds exactly the frames that were written
         write_jsonl(log, records)
-        write_json(out / "meta.json", {**meta, "frames": len(records), "annotated_from": str(src)})
+        write_json(out / "meta.json", {**meta, "frames": len(records), "annotated_from": str(src),
+                                       "drift": proc.drift.status()})
     return records, skipped
 
 

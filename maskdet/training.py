@@ -15,11 +15,11 @@ from maskdet.layout import list_images
 LOWRES_P = 0.35  # share of training faces shown at camera resolution
 
 
-def load_split(dirs, split, size):
+def load_split(dirs, split, size, repeat_first=1):
     """Crops of `split` from every <dir>/<class>/<split>/ as (uint8 N×3×S×S tensor, labels, names,
     face sizes in source pixels)."""
     arrays, labels, names, sides, bad = [], [], [], [], 0
-    for d in dirs:
+    for d in [dirs[0]] * max(repeat_first, 1) + list(dirs[1:]):
         for ci, cls in enumerate(CLASSES):
             folder = Path(d) / cls / split
             for p in list_images(folder) if folder.is_dir() else []:

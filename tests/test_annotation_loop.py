@@ -1,0 +1,54 @@
+"""The annotation loop: export pre-annotations, import (VOC or COCO), crop, and the drift report."""
+import json
+
+import numpy as np
+
+from conftest import ROOT, run, save_rgb
+from maskdet.active import frame_worth
+from maskdet.drift import DriftMonitor
+from maskdet.voc import load_scenes
+
+MODEL = ROOT / "models" / "mask_classifier.pt"
+
+
+def test_frame_worth_prefers_uncertain_and_flipping_frames():
+    sure = [{"box": (0, 0, 40, 40), "label": "not_masked", "score": 0.99, "det_score": 0.99}]
+    unsure = [{"box": (0, 0, 40, 40), "label": "correctly_masked", "score": 0.55, "det_score": 0.99}]
+    assert frame_worth(sure, None, 0.0)[0] < frame_worth(unsure, None, 0.0)[0]
+    flipped, why = frame_worth(unsure, sure, 0.0)
+    assert why["flips"] == 1 and flipped > frame_worth(unsure, None, 0.0)[0]
+    assert frame_worth([], sure, 0.0) == (0.0, {})
+
+
+def test_export_import_round_trip(tmp_path, portraits):
+    frames = tmp_path / "frames"
+    save_rgb(frames / "a.jpg", portraits["hopper"])
+    save_rgb(frames / "b.jpg", portraits["astronaut"])
+    save_rgb(frames / "c.jpg", np.full((60, 80, 3), 100, np.uint8))
+    queue, scenes = tmp_path / "queue", tmp_path / "scenes"
+    assert run("annotate.py", "export", "--data_dir", frames, "--output_dir", queue, "--n", "2", "--model", MODEL) == 0
+    assert sorted(p.name for p in (queue / "images").iterdir()) == ["a.jpg", "b.jpg"]     # the faceless frame is worth least
+    coco = json.loads((queue / "coco.json").read_text())
+    assert len(coco["images"]) == 2 and len(coco["annotations"]) >= 2
+    assert run("annotate.py", "import", "--data_dir", queue, "--output_dir", scenes) == 0
+    imported, errors = load_scenes(scenes)
+    assert len(imported) == 2 and not errors and all(s.boxes for s in imported)
+    # the same queue through its COCO file gives the same boxes
+    for xml in (queue / "annotations").glob("*.xml"):
+        xml.unlink()
+    assert run("annotate.py", "import", "--data_dir", queue, "--output_dir", tmp_path / "s2", "--coco", queue / "coco.json") == 0
+    again, _ = load_scenes(tmp_path / "s2")
+    assert [len(s.boxes) for s in again] == [len(s.boxes) for s in imported]
+    assert run("extract_faces.py", "--data_dir", scenes, "--output_dir", tmp_path / "crops") == 0
+    assert len(list((tmp_path / "crops").rglob("*.jpg"))) == sum(len(s.boxes) for s in imported)
+
+
+def test_drift_monitor_flags_small_unsure_faces():
+    m = DriftMonitor({"confidence_mean": 0.95, "small_face_share": 0.0}, window=40)
+    assert m.status()["drifting"] is None
+    for _ in range(40):
+        m.update([{"box": (0, 0, 60, 60), "score": 0.95}])
+    assert m.status()["drifting"] is False
+    for _ in range(40):
+        m.update([{"box": (0, 0, 20, 20), "score": 0.6}])
+    assert m.status()["drifting"] is True
