@@ -15,15 +15,18 @@ class Track:
     votes: np.ndarray
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
     missed: int = 0
+    hits: int = 1
 
 
 class FacePipeline:
-    """Detector + classifier + IoU tracker. `detect_every=1` detects on every frame."""
+    """Detector + classifier + IoU tracker. `detect_every=1` detects on every frame. With tracking,
+    a face is reported once it was detected `min_hits` times: one-off false detections never count."""
 
-    def __init__(self, clf, settings=None, detect_every=1, max_missed=1, decay=0.6):
+    def __init__(self, clf, settings=None, detect_every=1, max_missed=1, decay=0.6, min_hits=None):
         self.clf = clf
         self.detector = FaceDetector(settings or clf.detector)
         self.detect_every, self.max_missed, self.decay = detect_every, max_missed, decay
+        self.min_hits = min_hits if min_hits is not None else (2 if detect_every > 1 else 1)
         self.tracks, self.next_id, self.n = [], 1, 0
 
     def process(self, rgb):
@@ -34,7 +37,8 @@ class FacePipeline:
             for t in self.tracks:
                 t.box = t.box + t.velocity
         self.n += 1
-        return [self._result(t) for t in self.tracks if t.missed == 0 or self.detect_every > 1]
+        return [self._result(t) for t in self.tracks
+                if t.hits >= self.min_hits and (t.missed == 0 or self.detect_every > 1)]
 
     def _update(self, rgb, faces):
         """Match detections to tracks, classify the detections, start and end tracks."""
@@ -45,7 +49,7 @@ class FacePipeline:
         for i, j in matches:
             t = self.tracks[i]
             t.velocity = (boxes[j] - t.box) / self.detect_every
-            t.box, t.votes, t.missed = boxes[j], self.decay * t.votes + probs[j], 0
+            t.box, t.votes, t.missed, t.hits = boxes[j], self.decay * t.votes + probs[j], 0, t.hits + 1
         for i, t in enumerate(self.tracks):
             if i not in matched_t:
                 t.missed += 1
