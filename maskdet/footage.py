@@ -1,7 +1,6 @@
 """test.py on footage: a folder of deconstructed frames, or a live source, through the pipeline."""
 import json
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -133,7 +132,3 @@ def closing_line(n_frames, n_faces, n_ann, skipped, seconds, out):
     """The one closing line: counts, time per frame, where the output went."""
     return (f"{n_frames:,} frames, {n_faces:,} faces, {n_ann} announcements, {skipped} unreadable, "
             f"{seconds / max(n_frames, 1) * 1000:.0f} ms/frame ({n_frames / max(seconds, 1e-9):.1f} frames/s) -> {out}")
-
-
-def now():
-    return time.perf_counter()
