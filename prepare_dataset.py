@@ -21,7 +21,7 @@ from tqdm import tqdm
 from maskdet import CLASSES, InputError, layout
 from maskdet.dataset import (MANIFEST_FIELDS, ffhq_identity, file_digest, manifest_text, mfn_class,
                              parse_class_map, read_manifest, split_of)
-from maskdet.files import write_image, write_text
+from maskdet.files import clean_partials, write_image, write_text
 from maskdet.images import load_rgb
 
 SYNTH = {"correct": "correctly_masked", "nose_out": "incorrectly_masked", "chin_out": "incorrectly_masked"}
@@ -121,6 +121,7 @@ def main(argv=None):
         items = gather(opt)
         if not items:
             raise InputError("no source images found: give --maskedface_net, --ffhq or --class_folder")
+        clean_partials(opt.output_dir)  # what a killed run left half-written
         rows = {r["file"]: r for r in read_manifest(Path(opt.output_dir) / "manifest.csv")}
         seen, skipped, synth = set(), 0, 0
         detector = None

@@ -14,6 +14,7 @@ import cv2
 from tqdm import tqdm
 
 from maskdet import InputError, layout
+from maskdet.files import clean_partials
 from maskdet.footage import video_folders
 from maskdet.layout import list_images
 from maskdet.video import H264Writer, read_meta
@@ -60,6 +61,7 @@ def main(argv=None):
     except InputError as e:
         print(f"error: {e}")
         return 2
+    clean_partials(opt.output_dir)  # what a killed run left half-written
     written, failed = 0, 0
     for folder in folders:
         path = Path(opt.output_dir) / f"{folder.name}.mp4"

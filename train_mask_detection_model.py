@@ -19,6 +19,7 @@ from tqdm import tqdm
 from maskdet import CLASSES, InputError, layout
 from maskdet.classifier import MEAN, STD, Net, load_checkpoint, save_checkpoint
 from maskdet.detect import CROP_MARGIN, DetectorSettings
+from maskdet.files import clean_partials
 from maskdet.training import augment, class_weights, load_split, normalize
 
 
@@ -140,6 +141,7 @@ def main(argv=None):
         if args.dry_run:
             break
     path = Path(args.models_dir) / f"{args.name}.pt"
+    clean_partials(args.models_dir)  # a killed run's half-written model
     summary = {"train": int(len(y)), "test": int(len(yv)), "dirs": list(args.data_dir),
                "per_class_train": {c: int((y == k).sum()) for k, c in enumerate(CLASSES)}, "val_accuracy": acc,
                "drift_reference": drift_reference(net, xv if len(yv) else x, sides)}

@@ -61,9 +61,15 @@ class FaceDetector:
         self.mtcnn = MTCNN(keep_all=True, min_face_size=s.min_face_size, thresholds=list(s.thresholds),
                            factor=s.factor, post_process=False, device="cpu")
 
-    def detect(self, rgb, pad=None):
-        """All faces in one RGB uint8 frame, sorted left to right; `pad` overrides the setting."""
-        return self.detect_batch([rgb], pad)[0]
+    def detect(self, rgb, pad=None, thresholds=None):
+        """All faces in one RGB uint8 frame, sorted left to right; `pad` and `thresholds` override the settings."""
+        if thresholds is None:
+            return self.detect_batch([rgb], pad)[0]
+        saved, self.mtcnn.thresholds = self.mtcnn.thresholds, list(thresholds)
+        try:
+            return self.detect_batch([rgb], pad)[0]
+        finally:
+            self.mtcnn.thresholds = saved
 
     def detect_batch(self, frames, pad=None):
         """Faces of several same-size RGB frames in one MTCNN call."""
@@ -104,11 +110,18 @@ class FaceDetector:
         return sorted(faces, key=lambda f: f.box[0])
 
 
+# Second chances for a face photo where nothing was found: a wider pad finds tight crops, lower
+# thresholds find heavily covered faces (measured: 13 of the 35 test pictures missed otherwise).
+RETRIES = ({"pad": 0.6}, {"thresholds": (0.2, 0.2, 0.1)}, {"pad": 0.6, "thresholds": (0.2, 0.2, 0.1)})
+
+
 def detect_main_face(detector, rgb):
-    """The one face of a face photo; tries once more with a wider pad, which finds tight crops."""
+    """The one face of a face photo, trying the second chances in turn."""
     face = main_face(detector.detect(rgb))
-    if face is None and detector.settings.pad:
-        face = main_face(detector.detect(rgb, pad=2 * detector.settings.pad))
+    for retry in RETRIES if detector.settings.pad else ():
+        if face is not None:
+            break
+        face = main_face(detector.detect(rgb, **retry))
     return face
 
 
