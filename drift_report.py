@@ -78,9 +78,9 @@ def chart(reports, names, png):
     x = np.arange(len(ROWS))
     for i, (r, n) in enumerate(zip(reports, names)):
         ax.bar(x + i * 0.8 / len(reports), [value(r, p) or 0 for _, p in ROWS], 0.8 / len(reports), label=n)
-    ax.set_xticks(x + 0.4 - 0.4 / len(reports), [label.replace(", ", ",\n") for label, _ in ROWS], fontsize=7)
-    ax.set_ylim(0, 1)
-    ax.legend()
+    ax.set_xticks(x + 0.4 - 0.4 / len(reports), [label.replace(", ", ",\n").replace("n ", "n\n", 1) for label, _ in ROWS], fontsize=7)
+    ax.set_ylim(0, 1.12)
+    ax.legend(loc="upper center", ncol=len(reports), fontsize=8)
     ax.set_title("held-out annotated scenes")
     fig.tight_layout()
     with atomic_path(png) as tmp:

@@ -32,7 +32,7 @@ def parse_args(argv=None):
     p.add_argument("--init_from", default="", help="continue from this model file (finetuning)")
     p.add_argument("--input_size", type=int, default=32, help="classifier input (px; camera faces are 15-40 px); ignored with --init_from")
     p.add_argument("--width", type=int, default=64, help="channels of the first convolution (the second has twice as many)")
-    p.add_argument("--epochs", type=int, default=24, help="passes over the training crops")
+    p.add_argument("--epochs", type=int, default=40, help="passes over the training crops")
     p.add_argument("--batch_size", type=int, default=64, help="crops per step")
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
     p.add_argument("--weight_decay", type=float, default=1e-4, help="AdamW weight decay")

@@ -1,10 +1,23 @@
 """Per-frame work: detect faces (every k-th frame), track them in between, classify with votes per track."""
+import ctypes
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from maskdet.detect import FaceDetector
 from maskdet.metrics import match_boxes
+
+
+TRIM_EVERY = 200  # frames between heap trims
+
+
+def _trim_heap():
+    """Give freed heap back to the system: MTCNN allocates differently sized tensors every frame and
+    glibc otherwise keeps the fragments, so a long stream's memory would creep up."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 @dataclass
@@ -31,6 +44,8 @@ class FacePipeline:
 
     def process(self, rgb):
         """Faces of one RGB frame as dicts: box, label, score, track."""
+        if self.n % TRIM_EVERY == TRIM_EVERY - 1:
+            _trim_heap()
         if self.n % self.detect_every == 0:
             self._update(rgb, self.detector.detect(rgb))
         else:
