@@ -45,8 +45,8 @@ def portraits():
     for name, img, position in (("hopper_masked", hopper, "correct"), ("astronaut", astronaut, None),
                                 ("hopper_nose_out", hopper[:, ::-1].copy(), "nose_out")):
         face = max(det.detect(img), key=lambda f: f.score)
-        if position:
-            img = draw_mask(img, face.landmarks, position, rng)
+        if position:  # a light-blue surgical mask: the most common kind at an office door
+            img = draw_mask(img, face.landmarks, position, rng, colour=(168, 206, 226))
         people.append((name, _sprite(img, face.box)))
     return people
 

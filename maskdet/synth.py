@@ -38,15 +38,15 @@ def mask_polygon(landmarks, position):
     return np.array(left_side + right_side[::-1], dtype=np.float32)
 
 
-def draw_mask(rgb, landmarks, position, rng):
-    """A copy of `rgb` with a mask drawn in `position`; colour, shade and pleats drawn from `rng`."""
+def draw_mask(rgb, landmarks, position, rng, colour=None):
+    """A copy of `rgb` with a mask drawn in `position`; colour (unless given), shade and pleats from `rng`."""
     h, w = rgb.shape[:2]
     poly = mask_polygon(landmarks, position)
     alpha = np.zeros((h, w), np.float32)
     cv2.fillPoly(alpha, [np.round(poly).astype(np.int32)], 1.0, lineType=cv2.LINE_AA)
     k = max(3, int(min(h, w) / 100) * 2 + 1)
     alpha = cv2.GaussianBlur(alpha, (k, k), 0)[..., None]
-    colour = np.array(COLOURS[rng.integers(len(COLOURS))], np.float32)
+    colour = np.array(COLOURS[rng.integers(len(COLOURS))] if colour is None else colour, np.float32)
     layer = _shaded(colour, poly, h, w, rng)
     out = rgb.astype(np.float32) * (1 - alpha) + layer * alpha
     return np.clip(out, 0, 255).astype(np.uint8)
