@@ -59,7 +59,7 @@ def plot(summary, records, png):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from maskdet.files import atomic_path
+    from maskdet.files import save_figure
 
     fig, ax = plt.subplots(figsize=(8, 3))
     pts = [(r["time"], r["ratio"]) for r in records if r["ratio"] is not None]
@@ -69,10 +69,7 @@ def plot(summary, records, png):
         ax.axvline(t, color="#D55E00", lw=1.5, label="announcement" if i == 0 else None)
     ax.set(xlabel="time (s)", ylabel="ratio", ylim=(-0.05, 1.05), title=summary["video"])
     ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    with atomic_path(png) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, png)
 
 
 def main(argv=None):

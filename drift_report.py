@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from maskdet import InputError
-from maskdet.files import atomic_path, write_json, write_text
+from maskdet.files import save_figure, write_json, write_text
 
 ROWS = [("detection recall", ("detection", "recall")), ("detection precision", ("detection", "precision")),
         ("recall, faces < 32 px", ("detection", "by_size", "small", "recall")),
@@ -82,10 +82,7 @@ def chart(reports, names, png):
     ax.set_ylim(0, 1.12)
     ax.legend(loc="upper center", ncol=len(reports), fontsize=8)
     ax.set_title("held-out annotated scenes")
-    fig.tight_layout()
-    with atomic_path(png) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, png)
 
 
 def main(argv=None):

@@ -78,7 +78,7 @@ def plot_confusion(report, png):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from maskdet.files import atomic_path
+    from maskdet.files import save_figure
 
     c = report["confusion"]
     fig, ax = plt.subplots(figsize=(6, 4.5))
@@ -91,7 +91,4 @@ def plot_confusion(report, png):
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(f"accuracy {report['accuracy']:.3f}")
-    fig.tight_layout()
-    with atomic_path(png) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, png)

@@ -54,3 +54,13 @@ def clean_partials(folder):
     if folder.is_dir():
         for p in folder.rglob(".*.part*"):
             p.unlink()
+
+
+def save_figure(fig, png):
+    """Write a matplotlib figure as PNG atomically and free it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)

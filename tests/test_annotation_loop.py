@@ -52,3 +52,23 @@ def test_drift_monitor_flags_small_unsure_faces():
     for _ in range(40):
         m.update([{"box": (0, 0, 20, 20), "score": 0.6}])
     assert m.status()["drifting"] is True
+
+
+def test_drift_report_compares_models_on_the_same_scenes(tmp_path, portraits):
+    from maskdet.active import voc_xml
+    from maskdet.detect import FaceDetector
+
+    for name, rgb in portraits.items():
+        save_rgb(tmp_path / "scenes" / "images" / f"{name}.jpg", rgb)
+        face = max(FaceDetector().detect(rgb), key=lambda f: f.score)
+        xml = voc_xml(f"{name}.jpg", rgb.shape[1], rgb.shape[0], [{"box": face.box, "label": "not_masked"}])
+        (tmp_path / "scenes" / "annotations").mkdir(exist_ok=True)
+        (tmp_path / "scenes" / "annotations" / f"{name}.xml").write_text(xml)
+    models = [ROOT / "models" / "mask_classifier_base.pt", MODEL]
+    out = tmp_path / "reports"
+    assert run("drift_report.py", "--data_dir", tmp_path / "scenes", "--split", "all", "--models", *models,
+               "--output_dir", out) == 0
+    table = (out / "drift_report.md").read_text()
+    assert "| mask_classifier_base | mask_classifier |" in table and "| detection recall | 1.000 | 1.000 |" in table
+    assert (out / "drift_report.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((out / "scenes_mask_classifier.json").read_text())["faces"] == 2
