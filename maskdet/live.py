@@ -14,6 +14,7 @@ from maskdet.pipeline import FacePipeline
 
 QUEUE_SIZE = 8      # frames waiting for the detector; a live source drops the oldest beyond this
 MAX_BACKOFF = 30.0  # seconds between reconnection attempts, at most
+STALL_MS = 10_000   # a network read that waits longer than this counts as a dropped stream
 
 
 def is_stream(source):
@@ -25,7 +26,11 @@ def open_source(source):
     """An opened capture for a file, camera index or URL; None if it cannot be opened now."""
     if not is_stream(source) and not Path(source).is_file():
         raise InputError(f"{source}: no such video file (or give a camera index or rtsp:// / http:// URL)")
-    cap = cv2.VideoCapture(int(source) if source.isdigit() else source)
+    if "://" in source:  # a stalled network stream must not hang the pipeline: reads time out
+        cap = cv2.VideoCapture(source, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STALL_MS,
+                                                        cv2.CAP_PROP_READ_TIMEOUT_MSEC, STALL_MS])
+    else:
+        cap = cv2.VideoCapture(int(source) if source.isdigit() else source)
     return cap if cap.isOpened() else None
 
 

@@ -66,3 +66,34 @@ def test_live_source_missing_is_one_line(tmp_path, capsys):
     assert run("test.py", "--source", tmp_path / "nope.mp4", "--log", tmp_path / "l.jsonl") == 2
     out = capsys.readouterr().out
     assert "nope.mp4" in out and "Traceback" not in out
+
+
+def test_unreachable_stream_is_one_line(tmp_path, capsys):
+    assert run("test.py", "--source", "rtsp://127.0.0.1:9/cam", "--log", tmp_path / "l.jsonl") == 2
+    out = capsys.readouterr().out
+    assert "rtsp://127.0.0.1:9/cam: cannot open this source" in out and "Traceback" not in out
+
+
+def test_dropped_stream_reconnects(tmp_path, capsys):
+    """A loopback HTTP stream that ends is a dropped stream: the reader reopens it with backoff."""
+    import functools
+    import http.server
+    import threading
+
+    from conftest import write_video
+
+    write_video(tmp_path / "clip.avi", n=20, size=(160, 120), fps=10.0)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/clip.avi"
+        log = tmp_path / "live.jsonl"
+        assert run("test.py", "--source", url, "--log", log, "--max_frames", "50", "--no_speech") == 0
+    finally:
+        server.shutdown()
+    out = capsys.readouterr().out
+    assert len(log.read_text().splitlines()) == 50
+    import re
+    assert "reconnecting to" in out and int(re.search(r"(\d+) reconnects", out).group(1)) >= 2   # 20-frame clip, 50 frames
