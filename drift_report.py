@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from maskdet import InputError
+from maskdet import InputError, layout
 from maskdet.files import save_figure, write_json, write_text
 
 ROWS = [("detection recall", ("detection", "recall")), ("detection precision", ("detection", "precision")),
@@ -27,7 +27,7 @@ ROWS = [("detection recall", ("detection", "recall")), ("detection precision", (
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data_dir", default="scenes", help="Pascal VOC scenes (images/ + annotations/)")
-    p.add_argument("--models", nargs="+", default=["models/mask_classifier_base.pt", "models/mask_classifier.pt"])
+    p.add_argument("--models", nargs="+", default=[layout.BASE_MODEL, layout.DEFAULT_MODEL], help="models to compare")
     p.add_argument("--split", default="test", choices=("all", "train", "test"), help="which images (split by image)")
     p.add_argument("--test_percent", type=int, default=40, help="share of images in the test split")
     p.add_argument("--seed", type=int, default=0, help="split seed")

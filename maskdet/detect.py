@@ -44,11 +44,6 @@ class Face:
     score: float
     landmarks: np.ndarray = field(default=None, repr=False)
 
-    @property
-    def size(self):
-        """The longer side of the box in pixels."""
-        return max(self.box[2] - self.box[0], self.box[3] - self.box[1])
-
 
 class FaceDetector:
     """MTCNN on CPU with padding and resizing applied around it."""

@@ -2,8 +2,6 @@
 import json
 import shutil
 
-import pytest
-
 from conftest import run
 from maskdet.announce import Announcer, Speaker, is_bad
 

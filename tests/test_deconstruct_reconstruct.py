@@ -1,8 +1,6 @@
 """deconstruct.py and reconstruct.py: a lossless-in-count round trip, and bad videos named and skipped."""
 import json
 
-import cv2
-
 from conftest import run, write_video
 from maskdet.video import probe
 

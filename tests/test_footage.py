@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from conftest import ROOT, SHARED, needs_shared, run
+from conftest import ROOT, run
 from maskdet.video import probe
 
 MODEL = ROOT / "models" / "mask_classifier.pt"

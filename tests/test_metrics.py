@@ -1,5 +1,4 @@
 """Box matching and every metric on hand-made cases with known answers."""
-import numpy as np
 import pytest
 
 from maskdet.metrics import binary_scores, confusion, iou, match_boxes, per_class, size_bin
