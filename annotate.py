@@ -41,8 +41,7 @@ def frames_of(folder):
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: frames folder not found")
-    images = layout.list_images(folder) or sorted(p for d in sorted(folder.iterdir()) if d.is_dir()
-                                                  for p in layout.list_images(d))
+    images = layout.list_images(folder) or [p for d in layout.list_dirs(folder) for p in layout.list_images(d)]
     if not images:
         raise InputError(f"{folder}: no images found")
     return images

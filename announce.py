@@ -14,7 +14,7 @@ from pathlib import Path
 
 from maskdet import InputError, layout
 from maskdet.announce import MESSAGE, Speaker, add_arguments, announcer_from
-from maskdet.files import write_json
+from maskdet.files import clean_partials, write_json
 from maskdet.footage import read_jsonl
 
 
@@ -35,7 +35,10 @@ def find_logs(opt):
             raise InputError(f"{opt.log}: log file not found")
         return [Path(opt.log)]
     root = Path(opt.data_dir)
-    logs = sorted(root.glob("*/log.jsonl")) + ([root / "log.jsonl"] if (root / "log.jsonl").is_file() else [])
+    if not root.is_dir():
+        raise InputError(f"{root}: folder not found (run test.py first)")
+    logs = [d / "log.jsonl" for d in layout.list_dirs(root) if (d / "log.jsonl").is_file()]
+    logs += [root / "log.jsonl"] if (root / "log.jsonl").is_file() else []
     if not logs:
         raise InputError(f"{root}: no <video>/log.jsonl found (run test.py first)")
     return logs
@@ -78,6 +81,7 @@ def main(argv=None):
     try:
         logs = find_logs(opt)
         out = Path(opt.output_dir)
+        clean_partials(out)  # what a killed run left half-written
         speaker = None if opt.no_speech else Speaker(out / "announcement.wav")
         total = 0
         for log in logs:

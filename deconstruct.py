@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from maskdet import InputError, layout
 from maskdet.files import clean_partials, write_image, write_json
-from maskdet.video import open_video, read_frames, read_meta
+from maskdet.video import open_video, read_frames, read_meta, variable_rate
 
 
 def parse_args(argv=None):
@@ -47,22 +47,38 @@ def deconstruct(video, out, every, overwrite):
         return None
     cap, meta = open_video(video)
     clean_partials(out)
-    n = 0
+    times = []
     try:
         bar = tqdm(total=meta["frames_reported"] // every or None, desc=video.name, leave=False, disable=not sys.stderr.isatty())
-        for n, (_, frame) in enumerate(read_frames(cap, every), 1):
+        for n, (_, frame, t) in enumerate(read_frames(cap, every), 1):
             path = out / layout.frame_name(n)
             if overwrite or not path.exists():
                 write_image(path, frame)
+            times.append(t)
             bar.update()
         bar.close()
     finally:
         cap.release()
-    if n == 0:
+    if not times:
         raise InputError(f"{video}: no frame could be decoded")
     write_json(out / "meta.json", {**meta, "fps": meta["fps"] / every, "source_fps": meta["fps"], "every": every,
-                                   "frames": n, "size": [meta["width"], meta["height"]]})
-    return n
+                                   "frames": len(times), "size": [meta["width"], meta["height"]],
+                                   **_timing_notes(video, meta, times, every)})
+    return len(times)
+
+
+def _timing_notes(video, meta, times, every):
+    """One line each for a variable frame rate (frame times are then kept) and a frame count that
+    disagrees with the container's index."""
+    notes = {}
+    if variable_rate(times, meta["fps"] / every):
+        notes["times"] = [round(t - times[0], 3) for t in times]
+        print(f"note: {video}: variable frame rate ({meta['fps']:.1f} frames/s on average); frame times kept in meta.json")
+    decoded = (len(times) - 1) * every + 1
+    if meta["frames_reported"] and abs(meta["frames_reported"] - decoded) > every:
+        print(f"note: {video}: the index says {meta['frames_reported']} frames, {decoded} decoded (broken or "
+              "missing index); all decodable frames were kept")
+    return notes
 
 
 def main(argv=None):

@@ -33,8 +33,9 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def crop_jobs(opt):
-    """(source image, class, split, face box or None, crop name) for every face to crop."""
+def crop_jobs(opt, skipped):
+    """(source image, class, split, face box or None, crop name) for every face to crop; unreadable
+    folders are added to `skipped`."""
     data = Path(opt.data_dir)
     if not data.is_dir():
         raise InputError(f"{data}: data folder not found (run prepare_dataset.py first, or pass --data_dir)")
@@ -43,7 +44,7 @@ def crop_jobs(opt):
         return voc_crop_jobs(data, opt.class_map, opt.test_percent, opt.seed)
     if not layout.is_class_layout(data):
         raise InputError(f"{data}: expected <class>/<train|test>/ folders or images/ + annotations/")
-    items = labelled_images(data, layout.SPLITS)
+    items = labelled_images(data, layout.SPLITS, skipped)
     return [(p, cls, p.parent.name, None, p.stem + ".jpg") for p, cls in items]
 
 
@@ -72,8 +73,10 @@ def main(argv=None):
     out = Path(opt.output_dir)
     t0 = time.time()
     try:
-        jobs = crop_jobs(opt)
+        folders_skipped = []
+        jobs = crop_jobs(opt, folders_skipped)
         rows, missed, skipped = run_jobs(opt, jobs, out)
+        skipped += len(folders_skipped)
     except InputError as e:
         print(f"error: {e}")
         return 2

@@ -41,35 +41,36 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def gather(opt):
-    """Candidate items (origin path, class, source, identity) from every source given."""
+def gather(opt, skipped):
+    """Candidate items (origin path, class, source, identity) from every source given; unreadable
+    sub-folders are added to `skipped`."""
     mapping = parse_class_map(opt.class_map)
     items = []
     for root in map(Path, opt.maskedface_net):
-        files = [p for p in sorted(_walk(root)) if mfn_class(p.name)]
+        files = [p for p in _walk(root, skipped) if mfn_class(p.name)]
         items += [(p, mfn_class(p.name), "maskedface_net", ffhq_identity(p.name)) for p in _limit(files, opt)]
     for root in map(Path, opt.ffhq):
         items += [(p, "not_masked", "ffhq", ffhq_identity(p.name) or f"file:{p.name}")
-                  for p in _limit(sorted(_walk(root)), opt)]
+                  for p in _limit(_walk(root, skipped), opt)]
     for root in map(Path, opt.class_folder):
-        for sub in sorted(d for d in _dirs(root)):
+        for sub in _dirs(root):
             if sub.name not in mapping:
                 print(f"warning: {sub}: folder name not in the class map, skipped (add --class_map {sub.name}=CLASS)")
                 continue
-            items += [(p, mapping[sub.name], root.name, None) for p in _limit(sorted(_walk(sub)), opt)]
+            items += [(p, mapping[sub.name], root.name, None) for p in _limit(_walk(sub, skipped), opt)]
     return items
 
 
 def _dirs(root):
     if not root.is_dir():
         raise InputError(f"{root}: source folder not found")
-    return [d for d in root.iterdir() if d.is_dir()]
+    return layout.list_dirs(root)
 
 
-def _walk(root):
+def _walk(root, skipped):
     if not root.is_dir():
         raise InputError(f"{root}: source folder not found")
-    return [p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in layout.IMAGE_EXTS]
+    return layout.walk_files(root, layout.IMAGE_EXTS, skipped)
 
 
 def _limit(files, opt):
@@ -118,12 +119,13 @@ def main(argv=None):
     print(f"prepare_dataset: {vars(opt)}")
     t0 = time.time()
     try:
-        items = gather(opt)
+        folders_skipped = []
+        items = gather(opt, folders_skipped)
         if not items:
             raise InputError("no source images found: give --maskedface_net, --ffhq or --class_folder")
         clean_partials(opt.output_dir)  # what a killed run left half-written
         rows = {r["file"]: r for r in read_manifest(Path(opt.output_dir) / "manifest.csv")}
-        seen, skipped, synth = set(), 0, 0
+        seen, skipped, synth = set(), len(folders_skipped), 0
         detector = None
         if opt.synth_masks:
             from maskdet.detect import CROP_SETTINGS, FaceDetector

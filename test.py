@@ -34,6 +34,8 @@ def parse_args(argv=None):
     p.add_argument("--no_speech", action="store_true", help="log announcements without speaking")
     p.add_argument("--overwrite", action="store_true", help="redo videos already annotated")
     p.add_argument("--max_frames", type=int, default=0, help="live only: stop after this many frames (0: never)")
+    p.add_argument("--stall_timeout", type=float, default=10.0, help="live only: a network read waiting longer (s) is a dropped stream")
+    p.add_argument("--reconnects", type=int, default=5, help="live only: reconnection attempts before giving up")
     add_announce_arguments(p)
     return p.parse_args(argv)
 

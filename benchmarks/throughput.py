@@ -28,7 +28,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("clip", help="video file")
     p.add_argument("--model", default=layout.DEFAULT_MODEL, help="model file (its detector settings are the pipeline's)")
-    p.add_argument("--resize", default=None, help="scale frames to WxH first (e.g. 1280x720)")
+    p.add_argument("--resize", default=None, help="re-encode the clip at WxH first and measure that (e.g. 1280x720)")
+    p.add_argument("--detect_every", type=int, default=0, help="run the full detector every k-th frame (0: the model's)")
     p.add_argument("--max_frames", type=int, default=0, help="stop after this many frames (0: all)")
     p.add_argument("--loops", type=int, default=1, help="play the clip this many times (memory over long runs)")
     p.add_argument("--skip_naive", action="store_true", help="pipeline only (e.g. for the memory check)")
@@ -37,8 +38,7 @@ def parse_args(argv=None):
 
 
 def frames(opt):
-    """Decoded (and optionally resized) BGR frames, the clip looped --loops times."""
-    size = tuple(int(v) for v in opt.resize.split("x")) if opt.resize else None
+    """Decoded BGR frames, the clip looped --loops times."""
     n = 0
     for _ in range(opt.loops):
         cap = cv2.VideoCapture(opt.clip)
@@ -47,8 +47,22 @@ def frames(opt):
             if not ok or (opt.max_frames and n >= opt.max_frames):
                 break
             n += 1
-            yield cv2.resize(f, size, interpolation=cv2.INTER_AREA) if size else f
+            yield f
         cap.release()
+
+
+def scaled_copy(clip, size, folder):
+    """The clip re-encoded at WxH (H.264), so that every path decodes a real clip of that size."""
+    from maskdet.video import H264Writer
+
+    cap, out = cv2.VideoCapture(clip), Path(folder) / "scaled.mp4"
+    writer = H264Writer(out, cap.get(cv2.CAP_PROP_FPS) or 25.0, size)
+    ok, f = cap.read()
+    while ok:
+        writer.write(cv2.resize(f, size, interpolation=cv2.INTER_AREA))
+        ok, f = cap.read()
+    writer.close()
+    return str(out)
 
 
 def decode_only(opt):
@@ -71,22 +85,29 @@ def naive(opt, clf):
 
 
 def pipeline(opt, clf):
-    """The footage path of test.py --source with --save_video: pipeline, rule, drawing, H.264."""
+    """The footage path of test.py --source with --save_video: background decoding, pipeline, rule,
+    drawing, H.264."""
     from maskdet.announce import Announcer
     from maskdet.footage import FrameProcessor
+    from maskdet.live import Reader
     from maskdet.pipeline import FacePipeline
     from maskdet.video import H264Writer
 
-    proc = FrameProcessor(FacePipeline(clf, detect_every=clf.ckpt.get("detect_every", 1)), Announcer(), 25.0)
-    boxes, writer, t = [], None, time.perf_counter()
+    proc = FrameProcessor(FacePipeline(clf, detect_every=opt.detect_every), Announcer(), 25.0)
+    boxes, writer, n, t = [], None, 0, time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        for i, f in enumerate(frames(opt), 1):
-            rec = proc(i, str(i), f)
-            boxes.append([tuple(x["box"]) for x in rec["faces"]] if opt.loops == 1 else None)
-            writer = writer or H264Writer(Path(tmp) / "out.mp4", 25.0, (f.shape[1], f.shape[0]))
-            writer.write(f)
+        for _ in range(opt.loops):
+            reader = Reader(opt.clip)
+            reader.start()
+            while (f := reader.frames.get()) is not None and not (opt.max_frames and n >= opt.max_frames):
+                n += 1
+                rec = proc(n, str(n), f)
+                boxes.append([tuple(x["box"]) for x in rec["faces"]] if opt.loops == 1 else None)
+                writer = writer or H264Writer(Path(tmp) / "out.mp4", 25.0, (f.shape[1], f.shape[0]))
+                writer.write(f)
+            reader.stop.set()
         writer.close()
-    return len(boxes) / (time.perf_counter() - t), boxes
+    return n / (time.perf_counter() - t), boxes
 
 
 def recall(ours, ref):
@@ -98,12 +119,28 @@ def recall(ours, ref):
 
 def main(argv=None):
     opt = parse_args(argv)
+    opt.clip_name = opt.clip
     import torch
     from maskdet.classifier import load_classifier
     torch.set_num_threads(2)
     clf = load_classifier(opt.model)
-    out = {"clip": opt.clip, "resize": opt.resize, "detector": clf.detector.to_dict(),
-           "detect_every": clf.ckpt.get("detect_every", 1), "decode_fps": decode_only(opt)}
+    with tempfile.TemporaryDirectory() as tmp:
+        if opt.resize:
+            opt.clip = scaled_copy(opt.clip, tuple(int(v) for v in opt.resize.split("x")), tmp)
+        out = measure(opt, clf)
+    for k, v in out.items():
+        print(f"{k:>20}: {v:.3f}" if isinstance(v, float) else f"{k:>20}: {v}")
+    if opt.json:
+        Path(opt.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(opt.json).write_text(json.dumps(out, indent=2) + "\n")
+    return 0
+
+
+def measure(opt, clf):
+    """All the numbers for one (possibly scaled) clip."""
+    opt.detect_every = opt.detect_every or clf.ckpt.get("detect_every", 1)
+    out = {"clip": opt.clip_name, "resize": opt.resize, "detector": clf.detector.to_dict(),
+           "detect_every": opt.detect_every, "decode_fps": decode_only(opt)}
     out["pipeline_fps"], ours = pipeline(opt, clf)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out["frames"] = len(ours)
@@ -113,12 +150,7 @@ def main(argv=None):
         out["recall_vs_naive"] = recall(ours, ref)
         out["naive_faces"] = sum(len(r) for r in ref)
     out["fraction_of_decode"] = out["pipeline_fps"] / out["decode_fps"]
-    for k, v in out.items():
-        print(f"{k:>20}: {v:.3f}" if isinstance(v, float) else f"{k:>20}: {v}")
-    if opt.json:
-        Path(opt.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(opt.json).write_text(json.dumps(out, indent=2) + "\n")
-    return 0
+    return out
 
 
 if __name__ == "__main__":

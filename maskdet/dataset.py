@@ -84,8 +84,9 @@ def manifest_text(rows, fields):
     return buf.getvalue()
 
 
-def labelled_images(data_dir, splits=("test",)):
-    """(path, class) for every image of a mask_dataset-style folder in the given splits, sorted."""
+def labelled_images(data_dir, splits=("test",), skipped=None):
+    """(path, class) for every image of a mask_dataset-style folder in the given splits, sorted; with a
+    `skipped` list, unreadable folders are reported there instead of raising."""
     from maskdet.layout import list_images
 
     data_dir = Path(data_dir)
@@ -94,5 +95,5 @@ def labelled_images(data_dir, splits=("test",)):
         for split in splits:
             folder = data_dir / cls / split
             if folder.is_dir():
-                items += [(p, cls) for p in list_images(folder)]
+                items += [(p, cls) for p in list_images(folder, skipped)]
     return items

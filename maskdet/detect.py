@@ -77,6 +77,22 @@ class FaceDetector:
             boxes, probs, points = self.mtcnn.detect(np.stack(prepared), landmarks=True)
         return [self._faces(b, p, l, scale, pad, w, h) for b, p, l in zip(boxes, probs, points)]
 
+    def refine(self, rgb, boxes):
+        """MTCNN's last stage (O-Net) on given boxes of a full-resolution RGB frame: (boxes, probabilities).
+        Cheap (~1 ms a face): it follows a known face from frame to frame without searching the frame."""
+        if not len(boxes):
+            return np.zeros((0, 4)), np.zeros(0)
+        h, w = rgb.shape[:2]
+        squares = _squares(np.asarray(boxes, dtype=np.float64))
+        crops = [_crop48(rgb, b) for b in squares]
+        x = (torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() - 127.5) * 0.0078125
+        with torch.no_grad():
+            reg, _, prob = self.mtcnn.onet(x)
+        side = (squares[:, 2] - squares[:, 0] + 1)[:, None]
+        out = squares + reg.numpy().astype(np.float64) * np.concatenate([side, side, side, side], axis=1)
+        out = np.clip(out, 0, [w, h, w, h])
+        return out, prob[:, 1].numpy().astype(np.float64)
+
     @staticmethod
     def _prepare(rgb, scale, pad):
         """Resize then pad one frame the way detection expects."""
@@ -103,6 +119,27 @@ class FaceDetector:
                 continue
             faces.append(Face(tuple(float(v) for v in box), float(prob), (np.asarray(lm) - p) / scale))
         return sorted(faces, key=lambda f: f.box[0])
+
+
+def _squares(boxes):
+    """Square boxes around the same centres, side = the longer side (as MTCNN feeds its later stages)."""
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    side = np.maximum(w, h)
+    x1, y1 = boxes[:, 0] + (w - side) / 2, boxes[:, 1] + (h - side) / 2
+    return np.stack([x1, y1, x1 + side, y1 + side], axis=1)
+
+
+def _crop48(rgb, box):
+    """The 48x48 O-Net input for one square box; parts outside the frame are black."""
+    h, w = rgb.shape[:2]
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    side = max(1, x2 - x1)
+    patch = np.zeros((side, side, 3), np.uint8)
+    sx1, sy1, sx2, sy2 = max(0, x1), max(0, y1), min(w, x1 + side), min(h, y1 + side)
+    if sx2 > sx1 and sy2 > sy1:
+        patch[sy1 - y1:sy2 - y1, sx1 - x1:sx2 - x1] = rgb[sy1:sy2, sx1:sx2]
+    interp = cv2.INTER_AREA if side > 48 else cv2.INTER_LINEAR
+    return cv2.resize(patch, (48, 48), interpolation=interp)
 
 
 # Second chances for a face photo where nothing was found: a wider pad finds tight crops, lower

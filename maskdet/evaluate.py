@@ -14,11 +14,12 @@ from maskdet.metrics import confusion, per_class
 
 def predict_folder(data_dir, clf):
     """(path, truth, prediction or None when no face was found) for every test image."""
-    items = labelled_images(data_dir, ("test",))
+    folders_skipped = []
+    items = labelled_images(data_dir, ("test",), folders_skipped)
     if not items:
         raise InputError(f"{data_dir}: no test images in <class>/test/ folders")
     detector = FaceDetector(CROP_SETTINGS)
-    results, unreadable = [], 0
+    results, unreadable = [], len(folders_skipped)
     for path, truth in tqdm(items, desc="images", disable=not sys.stderr.isatty()):
         try:
             rgb = load_rgb(path)

@@ -48,11 +48,13 @@ def write_image(path, bgr, quality=95):
         Path(tmp).write_bytes(buf.tobytes())
 
 
-def clean_partials(folder):
-    """Remove temporary files a killed run left behind in `folder` (never anything else)."""
+def clean_partials(folder, only=None):
+    """Remove temporary files a killed run left behind in `folder` (never anything else); with `only`,
+    just those of that one output file."""
     folder = Path(folder)
+    pattern = f".{Path(only).stem}.*.part{Path(only).suffix}" if only else ".*.part*"
     if folder.is_dir():
-        for p in folder.rglob(".*.part*"):
+        for p in folder.rglob(pattern) if not only else folder.glob(pattern):
             p.unlink()
 
 

@@ -10,7 +10,7 @@ from maskdet import InputError
 from maskdet.announce import Speaker
 from maskdet.draw import draw_frame
 from maskdet.files import atomic_path, clean_partials, write_image, write_json
-from maskdet.layout import list_images
+from maskdet.layout import list_dirs, list_images
 from maskdet.video import read_meta
 
 SHOW_WARNING_S = 2.0  # the banner keeps the warning visible this long after it fired
@@ -26,11 +26,12 @@ class FrameProcessor:
         self.drift = DriftMonitor(pipeline.clf.ckpt.get("data", {}).get("drift_reference"))
         self.drift_warned = False
 
-    def __call__(self, index, name, bgr):
-        """Process frame number `index` (from 1) in place; return its log record."""
+    def __call__(self, index, name, bgr, t=None):
+        """Process frame number `index` (from 1) in place, at `t` seconds (default: from the frame rate);
+        return its log record."""
         faces = self.pipeline.process(bgr[..., ::-1])
         correct = sum(f["label"] == "correctly_masked" for f in faces)
-        t = round((index - 1) / self.fps, 3)
+        t = round((index - 1) / self.fps if t is None else t, 3)
         fire = self.announcer.update(t, correct, len(faces))
         if fire:
             wav = self.speaker.say() if self.speaker else None
@@ -61,10 +62,18 @@ def video_folders(data_dir):
         raise InputError(f"{data_dir}: frames folder not found (run deconstruct.py first)")
     if list_images(data_dir):
         return [data_dir]
-    folders = sorted(d for d in data_dir.iterdir() if d.is_dir() and list_images(d))
+    folders = [d for d in list_dirs(data_dir) if _holds_frames(d)]
     if not folders:
         raise InputError(f"{data_dir}: no frames found (expected <video>/frame_000001.jpg ...)")
     return folders
+
+
+def _holds_frames(folder):
+    """True if `folder` has frames, or cannot be read (the stage then reports it and goes on)."""
+    try:
+        return bool(list_images(folder))
+    except InputError:
+        return True
 
 
 def process_folder(src, out, make_processor, overwrite=False):
@@ -77,7 +86,7 @@ def process_folder(src, out, make_processor, overwrite=False):
         return None, 0
     clean_partials(out)
     proc = make_processor(float(meta.get("fps") or 25.0), out)
-    records, skipped = [], 0
+    records, skipped, times = [], 0, meta.get("times") or []
     try:
         for i, path in enumerate(tqdm(frames, desc=src.name, leave=False, disable=not sys.stderr.isatty()), 1):
             bgr = cv2.imread(str(path))
@@ -85,7 +94,7 @@ def process_folder(src, out, make_processor, overwrite=False):
                 print(f"skipped: {path}: not a readable image")
                 skipped += 1
                 continue
-            records.append(proc(i, path.name, bgr))
+            records.append(proc(i, path.name, bgr, times[i - 1] if i <= len(times) else None))
             write_image(out / path.name, bgr)
     finally:  # even when interrupted: the log holds exactly the frames that were written
         write_jsonl(log, records)

@@ -2,6 +2,7 @@
 import time
 from pathlib import Path
 
+from maskdet import InputError
 from maskdet.announce import announcer_from
 from maskdet.footage import FrameProcessor, closing_line, process_folder, speaker_for, video_folders
 from maskdet.pipeline import FacePipeline
@@ -20,7 +21,11 @@ def run_frames(opt, clf):
 
     for src in folders:
         out = out_root if src == Path(opt.data_dir) else out_root / src.name
-        records, bad = process_folder(src, out, make_processor, opt.overwrite)
+        try:
+            records, bad = process_folder(src, out, make_processor, opt.overwrite)
+        except InputError as e:
+            print(f"skipped: {e}")
+            records, bad = None, 1
         skipped += bad
         if records is None:
             continue

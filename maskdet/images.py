@@ -30,7 +30,7 @@ def load_rgb(path):
     except Image.DecompressionBombError:
         raise InputError(f"{path}: image too large (over {Image.MAX_IMAGE_PIXELS:,} pixels), skipped") from None
     except (OSError, ValueError, SyntaxError) as e:
-        reason = "empty file" if _is_empty(path) else str(e).split("\n")[0]
+        reason = "empty file" if _is_empty(path) else (getattr(e, "strerror", None) or str(e).split("\n")[0])
         raise InputError(f"{path}: not a readable image ({reason})") from None
     if rgb.ndim != 3 or min(rgb.shape[:2]) < 2:
         raise InputError(f"{path}: image has no usable pixels ({rgb.shape})")

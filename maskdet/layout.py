@@ -1,7 +1,8 @@
 """The folder layout of the README, declared once; each stage's input is the previous stage's output."""
+import os
 from pathlib import Path
 
-from maskdet import CLASSES
+from maskdet import CLASSES, InputError
 
 DATASET = "mask_dataset"                      # prepare_dataset.py -> extract_faces.py
 FACES = "mask_dataset_faces"                  # extract_faces.py -> train_mask_detection_model.py
@@ -20,15 +21,48 @@ IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
 
 
-def list_files(folder, exts):
-    """Sorted files of `folder` (not recursive) whose suffix is one of `exts`."""
+def entries(folder):
+    """Sorted entries of `folder`; InputError naming it when it cannot be read (permissions, not a folder)."""
     folder = Path(folder)
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in exts)
+    try:
+        return sorted(folder.iterdir())
+    except OSError as e:
+        raise InputError(f"{folder}: cannot read this folder ({e.strerror or type(e).__name__})") from None
 
 
-def list_images(folder):
-    """Sorted image files directly inside `folder`."""
-    return list_files(folder, IMAGE_EXTS)
+def list_files(folder, exts, skipped=None):
+    """Sorted files of `folder` (not recursive) whose suffix is one of `exts`. With a `skipped` list, an
+    unreadable folder is reported there (and printed) and counts as empty instead of raising."""
+    try:
+        return [p for p in entries(folder) if p.is_file() and p.suffix.lower() in exts]
+    except InputError as e:
+        if skipped is None:
+            raise
+        print(f"skipped: {e}")
+        skipped.append(str(e))
+        return []
+
+
+def list_images(folder, skipped=None):
+    """Sorted image files directly inside `folder` (see list_files for `skipped`)."""
+    return list_files(folder, IMAGE_EXTS, skipped)
+
+
+def list_dirs(folder):
+    """Sorted sub-folders of `folder`; InputError naming it when it cannot be read."""
+    return [d for d in entries(folder) if d.is_dir()]
+
+
+def walk_files(folder, exts, skipped):
+    """Files under `folder` at any depth with a suffix in `exts`, sorted; unreadable sub-folders are
+    printed and added to `skipped`."""
+    def report(e):
+        print(f"skipped: {e.filename}: cannot read this folder ({e.strerror})")
+        skipped.append(e.filename)
+
+    entries(folder)  # the top folder itself must be readable
+    found = [Path(d) / f for d, _, files in os.walk(folder, onerror=report) for f in files]
+    return sorted(p for p in found if p.suffix.lower() in exts)
 
 
 def frame_name(index):

@@ -9,12 +9,12 @@ import cv2
 
 from maskdet import InputError
 from maskdet.announce import announcer_from
+from maskdet.files import clean_partials
 from maskdet.footage import FrameProcessor, closing_line, speaker_for
 from maskdet.pipeline import FacePipeline
 
 QUEUE_SIZE = 8      # frames waiting for the detector; a live source drops the oldest beyond this
 MAX_BACKOFF = 30.0  # seconds between reconnection attempts, at most
-STALL_MS = 10_000   # a network read that waits longer than this counts as a dropped stream
 
 
 def is_stream(source):
@@ -22,13 +22,15 @@ def is_stream(source):
     return source.isdigit() or "://" in source
 
 
-def open_source(source):
-    """An opened capture for a file, camera index or URL; None if it cannot be opened now."""
+def open_source(source, stall_s=10.0):
+    """An opened capture for a file, camera index or URL; None if it cannot be opened now. A network
+    open or read that waits longer than `stall_s` fails, so a stalled stream counts as dropped."""
     if not is_stream(source) and not Path(source).is_file():
         raise InputError(f"{source}: no such video file (or give a camera index or rtsp:// / http:// URL)")
     if "://" in source:  # a stalled network stream must not hang the pipeline: reads time out
-        cap = cv2.VideoCapture(source, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STALL_MS,
-                                                        cv2.CAP_PROP_READ_TIMEOUT_MSEC, STALL_MS])
+        ms = int(stall_s * 1000)
+        cap = cv2.VideoCapture(source, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms,
+                                                        cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
     else:
         cap = cv2.VideoCapture(int(source) if source.isdigit() else source)
     return cap if cap.isOpened() else None
@@ -37,30 +39,39 @@ def open_source(source):
 class Reader(threading.Thread):
     """Reads frames into a bounded queue; reconnects a dropped stream with exponential backoff."""
 
-    def __init__(self, source, retries=5):
+    def __init__(self, source, retries=5, stall_s=10.0):
         super().__init__(daemon=True)
-        self.source, self.retries = source, retries
+        self.source, self.retries, self.stall_s = source, retries, stall_s
         self.frames = queue.Queue(maxsize=QUEUE_SIZE)
         self.stop = threading.Event()
         self.fps, self.dropped, self.reconnects = 25.0, 0, 0
-        self.cap = open_source(source)
+        self.cap = open_source(source, stall_s)
         if self.cap is None:
             raise InputError(f"{source}: cannot open this source")
         fps = self.cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if fps and 0 < fps < 1000 else 25.0
 
     def run(self):
-        """Until the source ends (or stop is set), put frames; put None at the end."""
+        """Until the source ends (or stop is set), put frames; put None at the end. A stream that
+        drops is reopened; `retries` attempts in a row without a frame end it."""
+        failures = 0
         try:
             while not self.stop.is_set():
-                ok, frame = self.cap.read()
-                if not ok:
-                    if not is_stream(self.source) or not self._reconnect():
-                        break
+                ok, frame = self.cap.read() if self.cap is not None else (False, None)
+                if ok:
+                    failures = 0
+                    self._put(frame)
                     continue
-                self._put(frame)
+                if not is_stream(self.source) or failures >= self.retries:
+                    if failures:
+                        print(f"warning: {self.source}: gave up after {failures} reconnection attempts")
+                    break
+                failures += 1
+                if not self._reconnect(failures):
+                    break
         finally:
-            self.cap.release()
+            if self.cap is not None:
+                self.cap.release()
             self.frames.put(None)
 
     def _put(self, frame):
@@ -78,24 +89,21 @@ class Reader(threading.Thread):
             self.dropped += 1
             self.frames.put_nowait(frame)
 
-    def _reconnect(self):
-        """Reopen the stream, waiting 1, 2, 4 ... s between tries; False after `retries` failures."""
-        self.cap.release()
-        for attempt in range(self.retries):
-            if self.stop.wait(min(MAX_BACKOFF, 2.0 ** attempt)):
-                return False
-            print(f"reconnecting to {self.source} (attempt {attempt + 1}/{self.retries})")
-            cap = open_source(self.source)
-            if cap is not None:
-                self.cap, self.reconnects = cap, self.reconnects + 1
-                return True
-        print(f"warning: {self.source}: gave up after {self.retries} reconnection attempts")
-        return False
+    def _reconnect(self, attempt):
+        """Reopen the stream after waiting 1, 2, 4 ... s (attempt 1, 2, 3 ...); False when stopped."""
+        if self.cap is not None:
+            self.cap.release()
+        if self.stop.wait(min(MAX_BACKOFF, 2.0 ** (attempt - 1))):
+            return False
+        print(f"reconnecting to {self.source} (attempt {attempt}/{self.retries})")
+        self.cap = open_source(self.source, self.stall_s)
+        self.reconnects += self.cap is not None
+        return True
 
 
 def run_live(opt, clf):
     """Process a live source until it ends, --max_frames, or Ctrl-C; outputs are always closed cleanly."""
-    reader = Reader(opt.source)
+    reader = Reader(opt.source, opt.reconnects, opt.stall_timeout)
     log_path = Path(opt.log) if opt.log else None
     out_dir = log_path.parent if log_path else Path(".")
     pipe = FacePipeline(clf, detect_every=opt.detect_every or clf.ckpt.get("detect_every", 1))
@@ -138,5 +146,9 @@ def open_log(path):
 
 
 def _writer(path, fps, frame):
+    """The H.264 writer of --save_video, after removing what a killed run left of that same file."""
     from maskdet.video import H264Writer
-    return H264Writer(path, fps, (frame.shape[1], frame.shape[0])) if path else None
+    if not path:
+        return None
+    clean_partials(Path(path).parent, only=path)
+    return H264Writer(path, fps, (frame.shape[1], frame.shape[0]))

@@ -5,10 +5,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from maskdet.detect import FaceDetector
-from maskdet.metrics import match_boxes
+from maskdet.metrics import iou, match_boxes
 
 
 TRIM_EVERY = 200  # frames between heap trims
+FOLLOW_THRESHOLD = 0.5  # O-Net probability that keeps a followed face alive
 
 
 def _trim_heap():
@@ -32,13 +33,17 @@ class Track:
 
 
 class FacePipeline:
-    """Detector + classifier + IoU tracker. `detect_every=1` detects on every frame. With tracking,
-    a face is reported once it was detected `min_hits` times: one-off false detections never count."""
+    """Detector + classifier + tracker. The full detector runs on every `detect_every`-th frame; in
+    between, and for faces a detection pass missed, each track is followed by MTCNN's O-Net on its
+    predicted box (`follow`: the O-Net probability that keeps a track alive). A face is reported once
+    it was confirmed `min_hits` times."""
 
-    def __init__(self, clf, settings=None, detect_every=1, max_missed=1, decay=0.6, min_hits=None):
+    def __init__(self, clf, settings=None, detect_every=1, follow=FOLLOW_THRESHOLD, max_missed=1, decay=0.6,
+                 min_hits=None):
         self.clf = clf
         self.detector = FaceDetector(settings or clf.detector)
         self.detect_every, self.max_missed, self.decay = detect_every, max_missed, decay
+        self.follow = follow
         self.min_hits = min_hits if min_hits is not None else (2 if detect_every > 1 else 1)
         self.tracks, self.next_id, self.n = [], 1, 0
 
@@ -49,29 +54,49 @@ class FacePipeline:
         if self.n % self.detect_every == 0:
             self._update(rgb, self.detector.detect(rgb))
         else:
-            for t in self.tracks:
-                t.box = t.box + t.velocity
+            self._follow(rgb, self.tracks)
+        self.tracks = self._dedupe([t for t in self.tracks if t.missed <= self.max_missed])
         self.n += 1
-        return [self._result(t) for t in self.tracks
-                if t.hits >= self.min_hits and (t.missed == 0 or self.detect_every > 1)]
+        return [self._result(t) for t in self.tracks if t.hits >= self.min_hits and t.missed == 0]
 
     def _update(self, rgb, faces):
-        """Match detections to tracks, classify the detections, start and end tracks."""
+        """Match detections to tracks, classify the detections, follow unmatched tracks, start new ones."""
         boxes = [np.array(f.box) for f in faces]
         _, _, probs = self.clf.predict_boxes(rgb, [f.box for f in faces])
-        matches = match_boxes([t.box for t in self.tracks], boxes, threshold=0.3)
-        matched_t = {i for i, _ in matches}
+        matches = match_boxes([t.box + t.velocity for t in self.tracks], boxes, threshold=0.3)
         for i, j in matches:
-            t = self.tracks[i]
-            t.velocity = (boxes[j] - t.box) / self.detect_every
-            t.box, t.votes, t.missed, t.hits = boxes[j], self.decay * t.votes + probs[j], 0, t.hits + 1
-        for i, t in enumerate(self.tracks):
-            if i not in matched_t:
-                t.missed += 1
-        self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
+            self._move(self.tracks[i], boxes[j], probs[j])
+        matched = {i for i, _ in matches}
+        self._follow(rgb, [t for i, t in enumerate(self.tracks) if i not in matched])
         for j in sorted(set(range(len(boxes))) - {j for _, j in matches}):
             self.tracks.append(Track(self.next_id, boxes[j], probs[j].copy()))
             self.next_id += 1
+
+    def _follow(self, rgb, tracks):
+        """Move tracks without a detection: O-Net on the predicted box."""
+        predicted = [t.box + t.velocity for t in tracks]
+        boxes, scores = self.detector.refine(rgb, predicted)
+        kept = [k for k, s in enumerate(scores) if s >= self.follow]
+        for k in kept:
+            self._move(tracks[k], boxes[k])
+        for k in sorted(set(range(len(tracks))) - set(kept)):
+            tracks[k].box, tracks[k].missed = predicted[k], tracks[k].missed + 1
+
+    def _move(self, t, box, probs=None):
+        """A confirmed new position of track `t`, with its class probabilities when it was classified."""
+        t.velocity = 0.5 * t.velocity + 0.5 * (box - t.box)
+        t.box, t.missed, t.hits = box, 0, t.hits + 1
+        if probs is not None:
+            t.votes = self.decay * t.votes + probs
+
+    @staticmethod
+    def _dedupe(tracks):
+        """Two tracks that converged on one face: keep the older."""
+        kept = []
+        for t in sorted(tracks, key=lambda t: t.id):
+            if all(iou(t.box, k.box) < 0.5 for k in kept):
+                kept.append(t)
+        return kept
 
     def _result(self, t):
         """The track as a log/draw record."""

@@ -18,16 +18,16 @@ LOWRES_P = 0.35  # share of training faces shown at camera resolution
 def load_split(dirs, split, size, repeat_first=1):
     """Crops of `split` from every <dir>/<class>/<split>/ as (uint8 N×3×S×S tensor, labels, names,
     face sizes in source pixels)."""
-    arrays, labels, names, sides, bad = [], [], [], [], 0
+    arrays, labels, names, sides, bad = [], [], [], [], []
     for d in [dirs[0]] * max(repeat_first, 1) + list(dirs[1:]):
         for ci, cls in enumerate(CLASSES):
             folder = Path(d) / cls / split
-            for p in list_images(folder) if folder.is_dir() else []:
+            for p in list_images(folder, bad) if folder.is_dir() else []:
                 try:
                     rgb = load_rgb(p)
                 except InputError as e:
                     print(f"skipped: {e}")
-                    bad += 1
+                    bad.append(str(e))
                     continue
                 arrays.append(cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA))
                 labels.append(ci)

@@ -1,5 +1,7 @@
 """Video in (OpenCV decoding of files, cameras and streams) and out (H.264 through a packaged ffmpeg)."""
 import json
+import queue
+import threading
 from pathlib import Path
 
 import cv2
@@ -8,12 +10,18 @@ import numpy as np
 from maskdet import InputError
 from maskdet.files import atomic_path
 
+WRITE_QUEUE = 8  # frames waiting for the encoder
+
 
 def open_video(path):
     """An opened cv2.VideoCapture and its meta dict; InputError naming the file if it has no frames."""
     path = Path(path)
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file, not a video")
+    try:
+        open(path, "rb").close()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read this file ({e.strerror})") from None
     cap = cv2.VideoCapture(str(path))
     ok, first = cap.read() if cap.isOpened() else (False, None)
     if not ok or first is None:
@@ -28,7 +36,8 @@ def open_video(path):
 
 
 def read_frames(cap, every=1):
-    """(index from 1, BGR frame) for every `every`-th decoded frame; stops at the first unreadable one."""
+    """(index from 1, BGR frame, timestamp in s) for every `every`-th decoded frame; stops at the
+    first unreadable one."""
     n = 0
     while True:
         ok, frame = cap.read()
@@ -36,20 +45,35 @@ def read_frames(cap, every=1):
             return
         n += 1
         if (n - 1) % every == 0:
-            yield n, frame
+            yield n, frame, cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+
+
+def variable_rate(times, fps):
+    """True when frame timestamps stray from a constant rate by more than half a frame interval."""
+    if len(times) < 3 or any(b <= a for a, b in zip(times, times[1:])):
+        return False  # too short, or the container gives no usable timestamps
+    steps = np.diff(times)
+    return bool(np.abs(steps - np.median(steps)).max() > 0.5 / fps)
 
 
 def read_meta(folder):
     """meta.json of a frames folder, or None."""
     p = Path(folder) / "meta.json"
     try:
-        return json.loads(p.read_text()) if p.is_file() else None
+        if not p.is_file():
+            return None
+    except OSError as e:
+        raise InputError(f"{folder}: cannot read this folder ({e.strerror})") from None
+    try:
+        return json.loads(p.read_text())
     except (ValueError, OSError):
         raise InputError(f"{p}: unreadable meta.json (delete it and re-run deconstruct.py)") from None
 
 
 class H264Writer:
-    """Writes BGR frames to an H.264 MP4 (yuv420p, browser-playable); the file appears only when closed."""
+    """Writes BGR frames to an H.264 MP4 (yuv420p, browser-playable); the file appears only when closed.
+    Frames go to ffmpeg from a background thread through a bounded queue, so encoding overlaps the
+    caller's work."""
 
     def __init__(self, path, fps, size):
         import imageio_ffmpeg
@@ -60,25 +84,46 @@ class H264Writer:
         self._gen = imageio_ffmpeg.write_frames(
             str(tmp), self.size, fps=fps, codec="libx264", pix_fmt_in="bgr24", pix_fmt_out="yuv420p",
             macro_block_size=1, ffmpeg_log_level="error", quality=None,
-            output_params=["-crf", "23", "-preset", "veryfast", "-movflags", "+faststart",
+            output_params=["-crf", "23", "-preset", "ultrafast", "-threads", "1", "-movflags", "+faststart",
                            "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"])
         self._gen.send(None)
-        self.count = 0
+        self.count, self.error = 0, None
+        self._queue = queue.Queue(maxsize=WRITE_QUEUE)
+        self._thread = threading.Thread(target=self._send_all, daemon=True)
+        self._thread.start()
 
     def write(self, bgr):
         """Append one frame (resized if its size differs from the video's)."""
+        if self.error:
+            raise self.error
         if (bgr.shape[1], bgr.shape[0]) != self.size:
             bgr = cv2.resize(bgr, self.size)
-        self._gen.send(np.ascontiguousarray(bgr))
+        self._queue.put(np.ascontiguousarray(bgr).copy())
         self.count += 1
+
+    def _send_all(self):
+        """The background side: hand queued frames to ffmpeg until None."""
+        while (frame := self._queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self._gen.send(frame)
+                except Exception as e:  # ffmpeg died (disk full, killed): reported by write/close
+                    self.error = e
 
     def close(self, keep=True):
         """Finish the file and move it into place (or drop it when keep is False)."""
-        self._gen.close()
-        if keep and self.count:
+        self._queue.put(None)
+        self._thread.join()
+        try:
+            self._gen.close()
+        except Exception as e:
+            self.error = self.error or e
+        if keep and self.count and self.error is None:
             self._tmp_ctx.__exit__(None, None, None)
         else:
             self._tmp_ctx.__exit__(RuntimeError, RuntimeError("discarded"), None)
+        if self.error and keep:
+            raise self.error
 
 
 def probe(path):

@@ -7,7 +7,7 @@ from defusedxml.ElementTree import fromstring, ParseError
 
 from maskdet import InputError
 from maskdet.dataset import parse_class_map, split_of
-from maskdet.layout import IMAGE_EXTS
+from maskdet.layout import IMAGE_EXTS, list_files
 
 MAX_XML_BYTES = 2_000_000
 
@@ -98,7 +98,7 @@ def load_scenes(data_dir, class_map_text="", split="all", test_percent=40, seed=
     data_dir = Path(data_dir)
     class_map = parse_class_map(class_map_text)
     scenes, errors = [], []
-    for xml in sorted((data_dir / "annotations").glob("*.xml")):
+    for xml in list_files(data_dir / "annotations", (".xml",)):
         try:
             scene = parse_voc(xml, data_dir / "images", class_map)
         except InputError as e:

@@ -2,6 +2,8 @@
 import json
 import shutil
 
+import pytest
+
 from conftest import run
 from maskdet.announce import Announcer, Speaker, is_bad
 
@@ -57,6 +59,24 @@ def test_missing_speech_engine_never_raises(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PATH", str(tmp_path))
     assert Speaker(tmp_path / "a.wav").say() is None
     assert "no speech engine" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("engine", ["#!/bin/sh\necho 'audio device busy' >&2\nexit 1\n",   # fails
+                                    "#!/bin/sh\nkill -9 $$\n"])                          # crashes
+def test_failing_speech_engine_never_stops_detection(tmp_path, monkeypatch, capsys, engine):
+    """A speech engine that fails or crashes: one warning, the announcement is still logged."""
+    fake = tmp_path / "bin" / "espeak-ng"
+    fake.parent.mkdir()
+    fake.write_text(engine)
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
+    assert Speaker(tmp_path / "s.wav").say() is None
+    assert "speech engine failed" in capsys.readouterr().out and not (tmp_path / "s.wav").exists()
+    logs = tmp_path / "out"
+    _log(logs / "clip" / "log.jsonl", [(0, 2)] * 30)
+    assert run("announce.py", "--data_dir", logs, "--output_dir", tmp_path / "summaries") == 0
+    out = capsys.readouterr().out
+    assert "speech engine failed" in out and "1 announcements" in out and "Traceback" not in out
 
 
 def _log(path, frames, fps=10.0):

@@ -199,3 +199,181 @@ def test_train_killed_leaves_no_half_model(tmp_path):
     assert run("train_mask_detection_model.py", *args[:-1], "2") == 0
     assert load_checkpoint(tmp_path / "models" / "toy.pt")["config"]["epochs"] == 2
     assert [p.name for p in (tmp_path / "models").iterdir()] == ["toy.pt"]
+
+
+# ---- unreadable files and folders (permissions apply to an unprivileged user only) -----------
+
+@pytest.fixture
+def shared_tmp():
+    """A temporary folder that an unprivileged user can use too."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+    d = Path(tempfile.mkdtemp(prefix="maskdet-perm-"))
+    d.chmod(0o777)
+    yield d
+    for p in d.rglob("*"):
+        p.chmod(0o777) if p.is_dir() and not p.is_symlink() else None
+    shutil.rmtree(d)
+
+
+def unprivileged(args, home):
+    """Run a script as user 65534 when we are root (root reads everything); skip where that cannot work."""
+    import os
+    import shutil
+    cmd = [sys.executable, *map(str, args)]
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root and setpriv is missing")
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
+    env = {**os.environ, "HOME": str(home), "MPLCONFIGDIR": str(home)}
+    probe_ok = subprocess.run([*cmd[:-len(args)], "-c", "import maskdet.layout"], cwd=ROOT, env=env,
+                              capture_output=True).returncode == 0
+    if not probe_ok:
+        pytest.skip("the project cannot be read by an unprivileged user here")
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def _open_all(root):
+    for p in [root, *root.rglob("*")]:
+        p.chmod(0o777 if p.is_dir() else 0o666)
+
+
+def test_unreadable_video_file(shared_tmp):
+    raw = shared_tmp / "raw"
+    write_video(raw / "good.avi", n=5)
+    write_video(raw / "locked.avi", n=5)
+    _open_all(shared_tmp)
+    (raw / "locked.avi").chmod(0)
+    r = unprivileged([ROOT / "deconstruct.py", "--data_dir", raw, "--output_dir", shared_tmp / "frames"], shared_tmp)
+    assert r.returncode == 0 and "Traceback" not in r.stderr
+    assert f"skipped: {raw / 'locked.avi'}: cannot read this file (Permission denied)" in r.stdout
+    assert len(list((shared_tmp / "frames" / "good").glob("*.jpg"))) == 5 and "1 unreadable" in r.stdout
+
+
+def test_unreadable_frames_folder(shared_tmp):
+    raw, frames = shared_tmp / "raw", shared_tmp / "frames"
+    write_video(raw / "a.avi", n=4)
+    write_video(raw / "b.avi", n=4)
+    assert run("deconstruct.py", "--data_dir", raw, "--output_dir", frames) == 0
+    _open_all(shared_tmp)
+    (frames / "b").chmod(0)
+    r = unprivileged([ROOT / "reconstruct.py", "--data_dir", frames, "--output_dir", shared_tmp / "v"], shared_tmp)
+    assert r.returncode == 0 and "Traceback" not in r.stderr
+    assert f"{frames / 'b'}: cannot read this folder (Permission denied)" in r.stdout
+    assert probe(shared_tmp / "v" / "a.mp4")["frames"] == 4
+    (frames / "b").chmod(0o777)
+    frames.chmod(0)
+    r = unprivileged([ROOT / "reconstruct.py", "--data_dir", frames, "--output_dir", shared_tmp / "v"], shared_tmp)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "cannot read this folder" in r.stdout
+
+
+def test_unreadable_class_folder(shared_tmp, portraits):
+    ds = shared_tmp / "ds"
+    save_rgb(ds / "not_masked" / "train" / "good.jpg", portraits["hopper"])
+    save_rgb(ds / "not_masked" / "test" / "hidden.jpg", portraits["astronaut"])
+    save_rgb(ds / "correctly_masked" / "train" / "locked.jpg", portraits["astronaut"])
+    _open_all(shared_tmp)
+    (ds / "not_masked" / "test").chmod(0)
+    (ds / "correctly_masked" / "train" / "locked.jpg").chmod(0)
+    r = unprivileged([ROOT / "extract_faces.py", "--data_dir", ds, "--output_dir", shared_tmp / "faces"], shared_tmp)
+    assert r.returncode == 0 and "Traceback" not in r.stderr
+    assert f"skipped: {ds / 'not_masked' / 'test'}: cannot read this folder (Permission denied)" in r.stdout
+    assert f"{ds / 'correctly_masked' / 'train' / 'locked.jpg'}: not a readable image (Permission denied)" in r.stdout
+    assert "2 unreadable" in r.stdout
+    assert [p.name for p in (shared_tmp / "faces").rglob("*.jpg")] == ["good.jpg"]
+
+
+# ---- variable frame rate and broken index ---------------------------------------------------
+
+def _vfr_clip(path):
+    """20 frames 0.04 s apart, then 30 frames 0.2 s apart (H.264, real timestamps)."""
+    import imageio_ffmpeg
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=160x120:rate=25:duration=2", "-vf",
+                    "setpts='if(lt(N,20),N*0.04,0.8+(N-20)*0.2)/TB'", "-fps_mode", "vfr", "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", str(path)], check=True)
+
+
+def _broken_index_avi(path):
+    """An MJPEG AVI whose index chunk is overwritten and whose headers claim 999 frames."""
+    import cv2
+    path.parent.mkdir(parents=True, exist_ok=True)
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (96, 64))
+    for i in range(12):
+        w.write(np.full((64, 96, 3), i * 20, np.uint8))
+    w.release()
+    b = bytearray(path.read_bytes())
+    k = b.find(b"idx1")
+    b[k + 8:] = b"\xff" * (len(b) - k - 8)
+    avih = b.find(b"avih")
+    strh = b.find(b"strh")
+    b[avih + 24:avih + 28] = (999).to_bytes(4, "little")   # avih dwTotalFrames
+    b[strh + 40:strh + 44] = (999).to_bytes(4, "little")   # strh dwLength
+    path.write_bytes(bytes(b))
+
+
+def test_variable_frame_rate_keeps_frame_times(tmp_path, capsys):
+    _vfr_clip(tmp_path / "raw" / "vfr.mp4")
+    assert run("deconstruct.py", "--data_dir", tmp_path / "raw", "--output_dir", tmp_path / "frames") == 0
+    out = capsys.readouterr().out
+    assert f"note: {tmp_path / 'raw' / 'vfr.mp4'}: variable frame rate" in out
+    meta = json.loads((tmp_path / "frames" / "vfr" / "meta.json").read_text())
+    assert meta["frames"] == 50 and meta["times"][19] == pytest.approx(0.76) and meta["times"][-1] == pytest.approx(6.6)
+    assert run("test.py", "--data_dir", tmp_path / "frames", "--output_dir", tmp_path / "out", "--no_speech") == 0
+    log = [json.loads(x) for x in (tmp_path / "out" / "vfr" / "log.jsonl").read_text().splitlines()]
+    assert [r["time"] for r in log] == meta["times"]                  # the rule sees real time
+
+
+def test_broken_index_keeps_every_frame(tmp_path, capsys):
+    _broken_index_avi(tmp_path / "raw" / "broken.avi")
+    write_video(tmp_path / "raw" / "good.avi", n=6)
+    assert run("deconstruct.py", "--data_dir", tmp_path / "raw", "--output_dir", tmp_path / "frames") == 0
+    out = capsys.readouterr().out
+    assert f"note: {tmp_path / 'raw' / 'broken.avi'}: the index says 999 frames, 12 decoded" in out
+    assert len(readable_jpegs(tmp_path / "frames" / "broken")) == 12
+    assert len(readable_jpegs(tmp_path / "frames" / "good")) == 6
+    assert "Traceback" not in out
+
+
+def _fake_logs(root, videos=40, frames=200):
+    """Frame logs as test.py writes them: a masked and an unmasked person, so the rule fires."""
+    for v in range(videos):
+        recs = [{"frame": f"frame_{i:06d}.jpg", "index": i, "time": (i - 1) / 25, "correctly_masked": 1, "total": 2,
+                 "ratio": 0.5, "announce": False,
+                 "faces": [{"box": [1, 1, 20, 20], "label": "correctly_masked", "score": 0.9, "track": 1},
+                           {"box": [30, 1, 50, 20], "label": "not_masked", "score": 0.9, "track": 2}]}
+                for i in range(1, frames + 1)]
+        (root / f"v{v:02d}").mkdir(parents=True)
+        (root / f"v{v:02d}" / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+
+
+def test_announce_killed_then_rerun(tmp_path):
+    logs, out = tmp_path / "frames_out", tmp_path / "summaries"
+    _fake_logs(logs)
+    args = [ROOT / "announce.py", "--data_dir", logs, "--output_dir", out]
+    assert kill_when(args, lambda: len(list(out.glob("*.png"))) >= 3)
+    for f in out.glob("v*.json"):
+        json.loads(f.read_text())                                   # whatever exists is whole
+    for f in out.glob("v*.png"):
+        Image.open(f).load()
+    assert run("announce.py", "--data_dir", logs, "--output_dir", out) == 0
+    summaries = sorted(out.glob("v*.json"))
+    assert [f.stem for f in summaries] == [f"v{v:02d}" for v in range(40)]
+    assert all(json.loads(f.read_text())["announcements"] for f in summaries)
+    assert (out / "announcement.wav").stat().st_size > 1000 or not __import__("shutil").which("espeak-ng")
+    assert not list(out.glob(".*part*"))
+
+
+def test_live_killed_then_rerun(tmp_path):
+    src = write_video(tmp_path / "clip.avi", n=400, size=(320, 240))
+    log, video = tmp_path / "live" / "log.jsonl", tmp_path / "live" / "annotated.mp4"
+    args = [ROOT / "test.py", "--source", src, "--log", log, "--save_video", video, "--no_speech"]
+    assert kill_when(args, lambda: log.is_file() and len(log.read_text().splitlines()) >= 20)
+    lines = log.read_text().splitlines()
+    assert all(json.loads(x)["index"] == i for i, x in enumerate(lines, 1))   # whole lines, in order
+    assert not video.exists()                                       # never a half-written video
+    assert run("test.py", "--source", src, "--log", log, "--save_video", video, "--no_speech") == 0
+    assert len(log.read_text().splitlines()) == 400 and probe(video)["frames"] == 400
+    assert not list(video.parent.glob(".*part*"))

@@ -1,5 +1,6 @@
 """test.py on footage: the whole chain on the sample clip, the per-frame log, and the live path."""
 import json
+import time
 
 import pytest
 
@@ -97,3 +98,45 @@ def test_dropped_stream_reconnects(tmp_path, capsys):
     assert len(log.read_text().splitlines()) == 50
     import re
     assert "reconnecting to" in out and int(re.search(r"(\d+) reconnects", out).group(1)) >= 2   # 20-frame clip, 50 frames
+
+
+def test_stalled_stream_times_out(tmp_path, capsys):
+    """A loopback HTTP stream that sends some frames and then goes silent with the connection open
+    (and sends nothing on later connections): the read times out, the reader reconnects once, gives
+    up, and the frames it had are kept."""
+    import http.server
+    import threading
+
+    from conftest import write_video
+
+    data = write_video(tmp_path / "clip.avi", n=40, size=(160, 120), fps=10.0).read_bytes()
+    release, served = threading.Event(), []
+
+    class Stalling(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "video/x-msvideo")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if not served:
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+            served.append(1)
+            release.wait(60)                                  # silent, connection open
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stalling)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/clip.avi"
+    log, t0 = tmp_path / "live.jsonl", time.time()
+    try:
+        code = run("test.py", "--source", url, "--log", log, "--no_speech", "--stall_timeout", "1", "--reconnects", "1")
+    finally:
+        release.set()
+        server.shutdown()
+    out = capsys.readouterr().out
+    assert code == 0 and time.time() - t0 < 60                      # did not hang
+    assert "gave up after 1 reconnection attempts" in out and "Traceback" not in out
+    assert 0 < len(log.read_text().splitlines()) < 80                # the frames that arrived, no more
