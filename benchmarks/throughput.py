@@ -5,8 +5,8 @@ detect every k-th frame on a shrunk frame, track, classify, draw, encode H.264).
     python benchmarks/throughput.py ../shared/data/footage/walkers_unmasked_1080p.mp4 --json reports/bench_1080p.json
     python benchmarks/throughput.py CLIP --resize 1280x720 --json reports/bench_720p.json
 
-Prints frames/s of each, the speed-up over naive, the fraction of the decode ceiling, peak memory,
-and the recall of the project's faces against the naive loop's (IoU >= 0.5).
+Prints frames/s of each, the speed-up over naive, the fraction of the decode ceiling, peak memory
+(and resident memory at the end), and the recall of the project's faces against the naive loop's (IoU >= 0.5).
 """
 import argparse
 import json
@@ -110,6 +110,14 @@ def pipeline(opt, clf):
     return n / (time.perf_counter() - t), boxes
 
 
+def current_rss_mb():
+    """Resident memory now (Linux), as opposed to the peak."""
+    try:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize() / 2**20
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def recall(ours, ref):
     """Share of the naive loop's faces that the pipeline also reports (IoU >= 0.5), over all frames."""
     total = sum(len(r) for r in ref)
@@ -143,6 +151,7 @@ def measure(opt, clf):
            "detect_every": opt.detect_every, "decode_fps": decode_only(opt)}
     out["pipeline_fps"], ours = pipeline(opt, clf)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["end_rss_mb"] = current_rss_mb()
     out["frames"] = len(ours)
     if not opt.skip_naive:
         out["naive_fps"], ref = naive(opt, clf)
