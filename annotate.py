@@ -11,7 +11,6 @@ Frames are ranked by low classifier confidence, detector probabilities near the 
 labels that flip between neighbouring frames.
 """
 import argparse
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from maskdet import InputError, layout
-from maskdet.files import write_text
+from maskdet.files import copy_file, write_text
 
 QUEUE = "annotation_queue"
 SCENES = "scenes"
@@ -74,17 +73,12 @@ def export(opt):
     rows = ["image,worth,uncertainty,near_threshold,flips,faces"]
     for worth, src, w, h, faces, why in chosen:
         name = f"{Path(src).parent.name}_{Path(src).name}" if not layout.list_images(opt.data_dir) else Path(src).name
-        shutil.copyfile(src, _fresh(out / "images" / name))
+        copy_file(src, out / "images" / name)
         write_text(out / "annotations" / (Path(name).stem + ".xml"), voc_xml(name, w, h, faces))
         rows.append(f"{name},{worth:.3f},{why.get('uncertainty', 0)},{why.get('near_threshold', 0)},{why.get('flips', 0)},{len(faces)}")
     write_text(out / "coco.json", coco_json([(f"{Path(c[1]).name}", c[2], c[3], c[4]) for c in chosen]))
     write_text(out / "selection.csv", "\n".join(rows) + "\n")
     return f"{len(chosen)} of {len(ranked):,} frames exported with pre-annotations -> {out}/ (images, annotations, coco.json)"
-
-
-def _fresh(path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def import_(opt):
@@ -102,8 +96,8 @@ def import_(opt):
     for e in errors + [d for s in scenes for d in s.dropped]:
         print(f"skipped: {e}")
     for s in scenes:
-        shutil.copyfile(s.image, _fresh(out / "images" / s.image.name))
-        shutil.copyfile(s.xml, _fresh(out / "annotations" / (s.image.stem + ".xml")))
+        copy_file(s.image, out / "images" / s.image.name)
+        copy_file(s.xml, out / "annotations" / (s.image.stem + ".xml"))
     faces = sum(len(s.boxes) for s in scenes)
     return f"{len(scenes)} annotated frames ({faces} faces) imported, {len(errors)} refused -> {out}/"
 

@@ -1,20 +1,36 @@
 """Atomic writes: every output appears whole under its final name or not at all."""
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+
+from maskdet import InputError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def make_parent(path):
+    """Create the folder that `path` goes in; InputError naming it when that is not possible (a file
+    in the way, no permission)."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{path.parent}: cannot create this folder ({e.strerror})") from None
+    return path
+
+
 @contextmanager
 def atomic_path(path):
     """Yield a temporary path beside `path`; rename it into place only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
+    path = make_parent(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
+    except OSError as e:
+        raise InputError(f"{path}: cannot write here ({e.strerror})") from None
     os.close(fd)
     try:
         yield Path(tmp)
@@ -23,6 +39,12 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def copy_file(src, path):
+    """Copy `src` to `path` atomically."""
+    with atomic_path(path) as tmp:
+        shutil.copyfile(src, tmp)
 
 
 def write_text(path, text):

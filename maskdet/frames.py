@@ -13,7 +13,7 @@ def run_frames(opt, clf):
     t0 = time.time()
     folders = video_folders(opt.data_dir)
     out_root = Path(opt.output_dir)
-    frames = faces = announcements = skipped = 0
+    frames = faces = announcements = skipped = failed = 0
 
     def make_processor(fps, out):
         pipe = FacePipeline(clf, detect_every=opt.detect_every or clf.ckpt.get("detect_every", 1))
@@ -25,7 +25,7 @@ def run_frames(opt, clf):
             records, bad = process_folder(src, out, make_processor, opt.overwrite)
         except InputError as e:
             print(f"skipped: {e}")
-            records, bad = None, 1
+            records, bad, failed = None, 1, failed + 1
         skipped += bad
         if records is None:
             continue
@@ -34,4 +34,4 @@ def run_frames(opt, clf):
         announcements += sum(r["announce"] for r in records)
         print(f"{src.name}: {len(records):,} frames, {sum(r['announce'] for r in records)} announcements -> {out}")
     print(closing_line(frames, faces, announcements, skipped, time.time() - t0, out_root))
-    return 0
+    return 1 if failed == len(folders) else 0

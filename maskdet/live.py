@@ -9,7 +9,7 @@ import cv2
 
 from maskdet import InputError
 from maskdet.announce import announcer_from
-from maskdet.files import clean_partials
+from maskdet.files import clean_partials, make_parent
 from maskdet.footage import FrameProcessor, closing_line, speaker_for
 from maskdet.pipeline import FacePipeline
 
@@ -106,12 +106,16 @@ def run_live(opt, clf):
     reader = Reader(opt.source, opt.reconnects, opt.stall_timeout)
     log_path = Path(opt.log) if opt.log else None
     out_dir = log_path.parent if log_path else Path(".")
-    pipe = FacePipeline(clf, detect_every=opt.detect_every or clf.ckpt.get("detect_every", 1))
-    proc = FrameProcessor(pipe, announcer_from(opt), reader.fps, speaker_for(out_dir, not opt.no_speech))
-    writer, log, n, faces, ann, t0 = None, None, 0, 0, 0, time.time()
-    reader.start()
     try:
         log = open_log(log_path)
+    except InputError:
+        reader.cap.release()
+        raise
+    pipe = FacePipeline(clf, detect_every=opt.detect_every or clf.ckpt.get("detect_every", 1))
+    proc = FrameProcessor(pipe, announcer_from(opt), reader.fps, speaker_for(out_dir, not opt.no_speech))
+    writer, n, faces, ann, t0 = None, 0, 0, 0, time.time()
+    reader.start()
+    try:
         while (frame := reader.frames.get()) is not None:
             n += 1
             rec = proc(n, f"{n:06d}", frame)
@@ -141,8 +145,11 @@ def open_log(path):
     """A line-buffered log that each frame appends to (every line is whole JSON)."""
     if path is None:
         return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return open(path, "w")
+    make_parent(path)
+    try:
+        return open(path, "w")
+    except OSError as e:
+        raise InputError(f"{path}: cannot write the log ({e.strerror})") from None
 
 
 def _writer(path, fps, frame):

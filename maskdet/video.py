@@ -65,9 +65,22 @@ def read_meta(folder):
     except OSError as e:
         raise InputError(f"{folder}: cannot read this folder ({e.strerror})") from None
     try:
-        return json.loads(p.read_text())
+        meta = json.loads(p.read_text())
     except (ValueError, OSError):
-        raise InputError(f"{p}: unreadable meta.json (delete it and re-run deconstruct.py)") from None
+        meta = None
+    if not _valid_meta(meta):
+        raise InputError(f"{p}: unreadable meta.json (delete it and re-run deconstruct.py)")
+    return meta
+
+
+def _valid_meta(meta):
+    """meta.json as deconstruct.py writes it: an object, a positive fps, numeric frame times."""
+    if not isinstance(meta, dict):
+        return False
+    fps, times = meta.get("fps", 25.0), meta.get("times", [])
+    number = (int, float)
+    return (isinstance(fps, number) and not isinstance(fps, bool) and 0 < fps < 1000 and isinstance(times, list)
+            and all(isinstance(t, number) for t in times))
 
 
 class H264Writer:

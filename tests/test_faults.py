@@ -377,3 +377,25 @@ def test_live_killed_then_rerun(tmp_path):
     assert run("test.py", "--source", src, "--log", log, "--save_video", video, "--no_speech") == 0
     assert len(log.read_text().splitlines()) == 400 and probe(video)["frames"] == 400
     assert not list(video.parent.glob(".*part*"))
+
+
+@pytest.mark.parametrize("meta", ['{"fps": "abc"}', '{"fps": -5}', '[1, 2]', '{"fps": 10, "times": ["x"]}'])
+def test_wrong_meta_json_is_one_line(tmp_path, capsys, meta):
+    write_video(tmp_path / "raw" / "clip.avi", n=4)
+    assert run("deconstruct.py", "--data_dir", tmp_path / "raw", "--output_dir", tmp_path / "frames") == 0
+    (tmp_path / "frames" / "clip" / "meta.json").write_text(meta)
+    assert run("test.py", "--data_dir", tmp_path / "frames", "--output_dir", tmp_path / "out", "--no_speech") == 1
+    assert run("reconstruct.py", "--data_dir", tmp_path / "frames", "--output_dir", tmp_path / "v") == 1
+    out = capsys.readouterr().out
+    assert out.count("clip/meta.json: unreadable meta.json") == 2 and "Traceback" not in out
+
+
+def test_output_folder_blocked_by_a_file(tmp_path, capsys):
+    write_video(tmp_path / "raw" / "clip.avi", n=4)
+    (tmp_path / "blocked").write_text("a file where a folder should go")
+    assert run("deconstruct.py", "--data_dir", tmp_path / "raw", "--output_dir", tmp_path / "blocked") == 1
+    assert run("test.py", "--source", tmp_path / "raw" / "clip.avi", "--log", tmp_path / "blocked" / "l.jsonl",
+               "--no_speech") == 2
+    out = capsys.readouterr().out
+    assert out.count(f"{tmp_path / 'blocked'}") >= 2 and "cannot create this folder" in out and "Traceback" not in out
+    assert (tmp_path / "blocked").read_text().startswith("a file")           # left as it was
