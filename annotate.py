@@ -18,7 +18,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from maskdet import InputError, layout
-from maskdet.files import copy_file, write_text
+from maskdet.files import clean_partials, copy_file, write_text
 
 QUEUE = "annotation_queue"
 SCENES = "scenes"
@@ -111,6 +111,7 @@ def main(argv=None):
     print(f"annotate: {vars(opt)}")
     t0 = time.time()
     try:
+        clean_partials(opt.output_dir)  # what a killed run left half-written
         line = export(opt) if opt.action == "export" else import_(opt)
     except InputError as e:
         print(f"error: {e}")
