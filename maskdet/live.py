@@ -82,12 +82,15 @@ class Reader(threading.Thread):
                     return self.frames.put(frame, timeout=0.2)
                 except queue.Full:
                     continue
-        try:
-            self.frames.put_nowait(frame)
-        except queue.Full:
-            self.frames.get_nowait()
-            self.dropped += 1
-            self.frames.put_nowait(frame)
+        while True:
+            try:
+                return self.frames.put_nowait(frame)
+            except queue.Full:
+                try:
+                    self.frames.get_nowait()
+                    self.dropped += 1
+                except queue.Empty:  # the consumer took it first
+                    pass
 
     def _reconnect(self, attempt):
         """Reopen the stream after waiting 1, 2, 4 ... s (attempt 1, 2, 3 ...); False when stopped."""
