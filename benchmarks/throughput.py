@@ -61,6 +61,7 @@ def scaled_copy(clip, size, folder):
     while ok:
         writer.write(cv2.resize(f, size, interpolation=cv2.INTER_AREA))
         ok, f = cap.read()
+    cap.release()
     writer.close()
     return str(out)
 

@@ -89,8 +89,7 @@ class FaceDetector:
         with torch.no_grad():
             reg, _, prob = self.mtcnn.onet(x)
         side = (squares[:, 2] - squares[:, 0] + 1)[:, None]
-        out = squares + reg.numpy().astype(np.float64) * np.concatenate([side, side, side, side], axis=1)
-        out = np.clip(out, 0, [w, h, w, h])
+        out = np.clip(squares + reg.numpy().astype(np.float64) * side, 0, [w, h, w, h])
         return out, prob[:, 1].numpy().astype(np.float64)
 
     @staticmethod

@@ -21,13 +21,18 @@ IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
 
 
+def unreadable_folder(folder, error):
+    """The InputError for a folder that cannot be listed (permissions, not a folder)."""
+    return InputError(f"{folder}: cannot read this folder ({error.strerror or type(error).__name__})")
+
+
 def entries(folder):
-    """Sorted entries of `folder`; InputError naming it when it cannot be read (permissions, not a folder)."""
+    """Sorted entries of `folder`; InputError naming it when it cannot be read."""
     folder = Path(folder)
     try:
         return sorted(folder.iterdir())
     except OSError as e:
-        raise InputError(f"{folder}: cannot read this folder ({e.strerror or type(e).__name__})") from None
+        raise unreadable_folder(folder, e) from None
 
 
 def list_files(folder, exts, skipped=None):
@@ -57,7 +62,7 @@ def walk_files(folder, exts, skipped):
     """Files under `folder` at any depth with a suffix in `exts`, sorted; unreadable sub-folders are
     printed and added to `skipped`."""
     def report(e):
-        print(f"skipped: {e.filename}: cannot read this folder ({e.strerror})")
+        print(f"skipped: {unreadable_folder(e.filename, e)}")
         skipped.append(e.filename)
 
     entries(folder)  # the top folder itself must be readable

@@ -9,6 +9,7 @@ import numpy as np
 
 from maskdet import InputError
 from maskdet.files import atomic_path
+from maskdet.layout import unreadable_folder
 
 WRITE_QUEUE = 8  # frames waiting for the encoder
 
@@ -63,7 +64,7 @@ def read_meta(folder):
         if not p.is_file():
             return None
     except OSError as e:
-        raise InputError(f"{folder}: cannot read this folder ({e.strerror})") from None
+        raise unreadable_folder(folder, e) from None
     try:
         meta = json.loads(p.read_text())
     except (ValueError, OSError):
@@ -111,7 +112,7 @@ class H264Writer:
             raise self.error
         if (bgr.shape[1], bgr.shape[0]) != self.size:
             bgr = cv2.resize(bgr, self.size)
-        self._queue.put(np.ascontiguousarray(bgr).copy())
+        self._queue.put(np.array(bgr, order="C"))  # a copy: the caller may reuse its frame
         self.count += 1
 
     def _send_all(self):

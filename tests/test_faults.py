@@ -1,6 +1,7 @@
 """Faults and hostile input: one case per fault (message, exit code, nothing valid lost), and every
 stage killed mid-run then re-run (nothing missing, duplicated or unreadable)."""
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -206,21 +207,20 @@ def test_train_killed_leaves_no_half_model(tmp_path):
 @pytest.fixture
 def shared_tmp():
     """A temporary folder that an unprivileged user can use too."""
-    import shutil
     import tempfile
     from pathlib import Path
     d = Path(tempfile.mkdtemp(prefix="maskdet-perm-"))
     d.chmod(0o777)
     yield d
     for p in d.rglob("*"):
-        p.chmod(0o777) if p.is_dir() and not p.is_symlink() else None
+        if p.is_dir() and not p.is_symlink():
+            p.chmod(0o777)
     shutil.rmtree(d)
 
 
 def unprivileged(args, home):
     """Run a script as user 65534 when we are root (root reads everything); skip where that cannot work."""
     import os
-    import shutil
     cmd = [sys.executable, *map(str, args)]
     if os.geteuid() == 0:
         if not shutil.which("setpriv"):
@@ -362,7 +362,7 @@ def test_announce_killed_then_rerun(tmp_path):
     summaries = sorted(out.glob("v*.json"))
     assert [f.stem for f in summaries] == [f"v{v:02d}" for v in range(40)]
     assert all(json.loads(f.read_text())["announcements"] for f in summaries)
-    assert (out / "announcement.wav").stat().st_size > 1000 or not __import__("shutil").which("espeak-ng")
+    assert not shutil.which("espeak-ng") or (out / "announcement.wav").stat().st_size > 1000
     assert not list(out.glob(".*part*"))
 
 
