@@ -50,11 +50,10 @@ def export(opt):
     """Rank frames, then write images/, annotations/ (VOC), coco.json and selection.csv into the queue."""
     from maskdet.active import coco_json, frame_worth, voc_xml
     from maskdet.classifier import load_classifier
-    from maskdet.detect import FaceDetector
     from maskdet.images import load_rgb
 
     clf = load_classifier(opt.model)
-    det = FaceDetector(clf.detector)
+    det = clf.face_detector()
     ranked, previous = [], None
     for path in tqdm(frames_of(opt.data_dir), desc="frames", disable=not sys.stderr.isatty()):
         try:
@@ -63,7 +62,7 @@ def export(opt):
             print(f"skipped: {e}")
             continue
         found = det.detect(rgb)
-        labels, scores, _ = clf.predict_boxes(rgb, [f.box for f in found])
+        labels, scores, _ = clf.predict_faces(rgb, found)
         faces = [{"box": f.box, "label": lab, "score": s, "det_score": f.score} for f, lab, s in zip(found, labels, scores)]
         worth, why = frame_worth(faces, previous, clf.detector.min_score)
         ranked.append((worth, str(path), rgb.shape[1], rgb.shape[0], faces, why))

@@ -48,7 +48,7 @@ def main(argv=None):
         from maskdet.classifier import load_classifier
         clf = load_classifier(opt.model)
         if opt.min_face_size:
-            clf.detector.min_face_size = opt.min_face_size
+            clf.detector.min_face_size = clf.stream_detector.min_face_size = opt.min_face_size
         data = Path(opt.data_dir)
         if opt.source is not None:
             from maskdet.live import run_live

@@ -92,14 +92,15 @@ def drift_reference(net, x, sides):
 
 
 def build(args):
-    """Network, input size and detector settings: fresh, or continued from --init_from."""
+    """Network, input size, detector settings and the detector's verifier: fresh, or continued from --init_from."""
     if args.init_from:
         ckpt = load_checkpoint(args.init_from)
         net = Net(len(CLASSES), **ckpt["model_args"])
         net.load_state_dict(ckpt["model"])
-        return net, ckpt["model_args"], ckpt["input_size"], detector_settings(args, ckpt)
+        verifier = {"onet": ckpt["onet"]} if ckpt.get("onet") is not None else {}
+        return net, ckpt["model_args"], ckpt["input_size"], detector_settings(args, ckpt), verifier
     model_args = {"width": args.width, "hidden": 128}
-    return Net(len(CLASSES), **model_args), model_args, args.input_size, detector_settings(args, {})
+    return Net(len(CLASSES), **model_args), model_args, args.input_size, detector_settings(args, {}), {}
 
 
 def detector_settings(args, ckpt):
@@ -118,7 +119,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     g = torch.Generator().manual_seed(args.seed)
     try:
-        net, model_args, size, detector = build(args)
+        net, model_args, size, detector, verifier = build(args)
         x, y, _, sides = load_split(args.data_dir, "train", size, args.repeat_first)
         xv, yv, _, _ = load_split(args.data_dir, "test", size)
         if len(y) == 0 or len(set(y.tolist())) < 2:
@@ -149,7 +150,7 @@ def main(argv=None):
     save_checkpoint(path, net, model_args=model_args, classes=list(CLASSES), input_size=size, detect_every=every,
                     normalize={"mean": list(MEAN), "std": list(STD)}, crop_margin=CROP_MARGIN,
                     detector=DetectorSettings.from_dict(detector).to_dict(),
-                    config={k: v for k, v in vars(args).items()}, data=summary)
+                    config={k: v for k, v in vars(args).items()}, data=summary, **verifier)
     print(f"{args.epochs} epochs in {time.time() - t0:.0f} s, val accuracy {acc:.4f} -> {path}")
     return 0
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from maskdet import CLASSES, InputError
-from maskdet.detect import CROP_MARGIN, DetectorSettings, crop_box
+from maskdet.detect import CROP_MARGIN, DetectorSettings, FaceDetector, crop_box
 from maskdet.files import atomic_path
 
 FORMAT = "cctv-mask-detector/classifier"
@@ -33,7 +33,8 @@ class Net(nn.Module):
 
 
 class Classifier:
-    """A loaded model: network, class names, input size, crop margin and detector settings."""
+    """A loaded model: network, class names, input size, crop margin, detector settings and the
+    detector's verifier (an O-Net finetuned on camera faces; None in a model without one)."""
 
     def __init__(self, ckpt):
         self.ckpt = ckpt
@@ -41,11 +42,21 @@ class Classifier:
         self.input_size = int(ckpt["input_size"])
         self.margin = float(ckpt.get("crop_margin", CROP_MARGIN))
         self.detector = DetectorSettings.from_dict(ckpt.get("detector"))
+        # footage and live streams: the same detector with the model's real-time overrides (a coarser search)
+        self.stream_detector = DetectorSettings.from_dict({**self.detector.to_dict(), **(ckpt.get("stream_detector") or {})})
         self.net = Net(len(self.classes), **ckpt["model_args"])
         self.net.load_state_dict(ckpt["model"])
         self.net.eval()
         self.mean = torch.tensor(ckpt["normalize"]["mean"]).view(1, 3, 1, 1)
         self.std = torch.tensor(ckpt["normalize"]["std"]).view(1, 3, 1, 1)
+        self.verifier = None
+        if ckpt.get("onet") is not None:
+            from maskdet.onet import new_onet
+            self.verifier = new_onet(ckpt["onet"])
+
+    def face_detector(self, settings=None):
+        """The detector this model was tuned with (or with other `settings`), verifier included."""
+        return FaceDetector(settings or self.detector, self.verifier)
 
     def to_tensor(self, crops):
         """List of RGB uint8 crops -> normalised float batch at the input size."""
@@ -71,6 +82,14 @@ class Classifier:
         x1, y1, x2, y2 = crop_box(box, rgb.shape[1], rgb.shape[0], self.margin)
         return rgb[y1:y2, x1:x2]
 
+    def predict_faces(self, rgb, faces):
+        """Classify detected faces (each at the box the classifier was trained on)."""
+        return self.predict_boxes(rgb, [f.classify_box for f in faces])
+
+    def counts(self, face):
+        """Whether the announcement rule counts this detected face (its score is high enough)."""
+        return face.score >= self.detector.count_score
+
     def predict_boxes(self, rgb, boxes):
         """Classify the faces at `boxes` in an RGB frame."""
         return self.predict_crops([self.crop(rgb, b) for b in boxes])
@@ -78,7 +97,11 @@ class Classifier:
 
 def save_checkpoint(path, net, **fields):
     """Write a model file atomically: weights plus everything needed to use them."""
-    ckpt = {"format": FORMAT, "version": VERSION, "model": net.state_dict(), **fields}
+    write_checkpoint(path, {"format": FORMAT, "version": VERSION, "model": net.state_dict(), **fields})
+
+
+def write_checkpoint(path, ckpt):
+    """Write a checkpoint dict atomically."""
     with atomic_path(path) as tmp:
         torch.save(ckpt, tmp)
 
@@ -112,6 +135,10 @@ def _check(path, ckpt):
     for key in ("model", "model_args", "normalize"):
         if key not in ckpt:
             raise InputError(f"{path}: model file lacks '{key}'")
+    if not isinstance(ckpt.get("stream_detector", {}), (dict, type(None))):
+        raise InputError(f"{path}: the model's 'stream_detector' settings are not a mapping")
+    if not isinstance(ckpt.get("onet", {}), (dict, type(None))):
+        raise InputError(f"{path}: the model's 'onet' (detector verifier) is not a set of weights")
 
 
 def load_classifier(path):

@@ -15,7 +15,8 @@ class DetectorSettings:
     thresholds: tuple = (0.6, 0.7, 0.7)  # P-, R-, O-Net; MTCNN's defaults
     factor: float = 0.709         # image pyramid step
     pad: float = 0.0              # pad each side by this fraction of the image: MTCNN misses faces cut by the border
-    min_score: float = 0.0        # drop faces whose final probability is below this
+    min_score: float = 0.0        # drop faces whose final probability is below this (with a verifier: its score)
+    count_score: float = 0.0      # the announcement rule counts only faces scoring at least this (others are shown)
 
     @classmethod
     def from_dict(cls, d):
@@ -39,22 +40,36 @@ CROP_SETTINGS = DetectorSettings(min_face_size=20, thresholds=(0.3, 0.3, 0.2), p
 
 @dataclass
 class Face:
-    """One detected face: box (x1, y1, x2, y2) in frame pixels, probability and five landmarks."""
+    """One detected face: box (x1, y1, x2, y2) in frame pixels, probability and five landmarks; `proposal`
+    is MTCNN's own box when a verifier moved it (the classifier was trained on MTCNN's boxes)."""
     box: tuple
     score: float
     landmarks: np.ndarray = field(default=None, repr=False)
+    proposal: tuple = None
+
+    @property
+    def classify_box(self):
+        """The box the classifier reads."""
+        return self.proposal or self.box
+
+
+VERIFY_NMS = 0.3  # verified boxes overlapping more than this are one face
 
 
 class FaceDetector:
-    """MTCNN on CPU with padding and resizing applied around it."""
+    """MTCNN on CPU with padding and resizing applied around it. With `verifier` (an O-Net finetuned on
+    camera faces, see maskdet.onet) MTCNN only proposes faces at loose thresholds; the verifier then
+    re-scores and re-places each proposal twice on the full-resolution frame, and a face's score is the
+    geometric mean of MTCNN's probability and the verifier's two."""
 
-    def __init__(self, settings=None):
+    def __init__(self, settings=None, verifier=None):
         from facenet_pytorch import MTCNN
 
         self.settings = settings or DetectorSettings()
         s = self.settings
         self.mtcnn = MTCNN(keep_all=True, min_face_size=s.min_face_size, thresholds=list(s.thresholds),
                            factor=s.factor, post_process=False, device="cpu")
+        self.verifier = verifier
 
     def detect(self, rgb, pad=None, thresholds=None):
         """All faces in one RGB uint8 frame, sorted left to right; `pad` and `thresholds` override the settings."""
@@ -75,22 +90,28 @@ class FaceDetector:
         prepared = [self._prepare(f, scale, pad) for f in frames]
         with torch.no_grad():
             boxes, probs, points = self.mtcnn.detect(np.stack(prepared), landmarks=True)
-        return [self._faces(b, p, l, scale, pad, w, h) for b, p, l in zip(boxes, probs, points)]
+        faces = [self._faces(b, p, l, scale, pad, w, h) for b, p, l in zip(boxes, probs, points)]
+        if self.verifier is None:
+            return faces
+        return [self._verify(rgb, f) for rgb, f in zip(frames, faces)]
 
     def refine(self, rgb, boxes):
-        """MTCNN's last stage (O-Net) on given boxes of a full-resolution RGB frame: (boxes, probabilities).
-        Cheap (~1 ms a face): it follows a known face from frame to frame without searching the frame."""
-        if not len(boxes):
-            return np.zeros((0, 4)), np.zeros(0)
-        h, w = rgb.shape[:2]
-        squares = _squares(np.asarray(boxes, dtype=np.float64))
-        crops = [_crop48(rgb, b) for b in squares]
-        x = (torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() - 127.5) * 0.0078125
-        with torch.no_grad():
-            reg, _, prob = self.mtcnn.onet(x)
-        side = (squares[:, 2] - squares[:, 0] + 1)[:, None]
-        out = np.clip(squares + reg.numpy().astype(np.float64) * side, 0, [w, h, w, h])
-        return out, prob[:, 1].numpy().astype(np.float64)
+        """MTCNN's last stage (O-Net, or the verifier) on given boxes of a full-resolution RGB frame:
+        (boxes, probabilities). Cheap (~1 ms a face): it follows a known face from frame to frame
+        without searching the frame."""
+        return onet_boxes(self.verifier or self.mtcnn.onet, rgb, boxes)
+
+    def _verify(self, rgb, faces):
+        """Re-score and re-place proposals with the verifier (two passes), keep those scoring at least
+        min_score, one per face."""
+        if not faces:
+            return faces
+        boxes, p1 = self.refine(rgb, [f.box for f in faces])
+        boxes, p2 = self.refine(rgb, boxes)
+        score = np.cbrt(np.array([f.score for f in faces]) * p1 * p2)
+        keep = [k for k in _nms(boxes, score, VERIFY_NMS) if score[k] >= self.settings.min_score]
+        out = [Face(tuple(float(v) for v in boxes[k]), float(score[k]), faces[k].landmarks, faces[k].box) for k in keep]
+        return sorted(out, key=lambda f: f.box[0])
 
     @staticmethod
     def _prepare(rgb, scale, pad):
@@ -109,8 +130,9 @@ class FaceDetector:
             return []
         p = int(round(pad * scale)) if pad else 0
         faces = []
+        min_score = 0.0 if self.verifier is not None else self.settings.min_score  # verified later
         for b, prob, lm in zip(boxes, probs, points):
-            if prob is None or prob < self.settings.min_score:
+            if prob is None or prob < min_score:
                 continue
             b = (np.asarray(b, dtype=np.float64) - p) / scale
             box = (max(0.0, b[0]), max(0.0, b[1]), min(float(w), b[2]), min(float(h), b[3]))
@@ -118,6 +140,32 @@ class FaceDetector:
                 continue
             faces.append(Face(tuple(float(v) for v in box), float(prob), (np.asarray(lm) - p) / scale))
         return sorted(faces, key=lambda f: f.box[0])
+
+
+def onet_boxes(onet, rgb, boxes):
+    """An O-Net on the square 48 px crops of `boxes`: (regressed boxes clipped to the frame, face probabilities)."""
+    if not len(boxes):
+        return np.zeros((0, 4)), np.zeros(0)
+    h, w = rgb.shape[:2]
+    squares = _squares(np.asarray(boxes, dtype=np.float64))
+    with torch.no_grad():
+        reg, _, prob = onet(onet_input([_crop48(rgb, b) for b in squares]))
+    side = (squares[:, 2] - squares[:, 0] + 1)[:, None]
+    out = np.clip(squares + reg.numpy().astype(np.float64) * side, 0, [w, h, w, h])
+    return out, prob[:, 1].numpy().astype(np.float64)
+
+
+def onet_input(crops):
+    """48x48 RGB uint8 crops -> the O-Net's input batch (MTCNN's scaling)."""
+    return (torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() - 127.5) * 0.0078125
+
+
+def _nms(boxes, scores, threshold):
+    """Indices kept by non-maximum suppression, best first."""
+    from torchvision.ops import nms
+
+    return nms(torch.as_tensor(boxes, dtype=torch.float32), torch.as_tensor(scores, dtype=torch.float32),
+               threshold).tolist()
 
 
 def _squares(boxes):

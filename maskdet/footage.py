@@ -30,18 +30,19 @@ class FrameProcessor:
         """Process frame number `index` (from 1) in place, at `t` seconds (default: from the frame rate);
         return its log record."""
         faces = self.pipeline.process(bgr[..., ::-1])
-        correct = sum(f["label"] == "correctly_masked" for f in faces)
+        counted = [f for f in faces if f.get("counted", True)]
+        correct, total = sum(f["label"] == "correctly_masked" for f in counted), len(counted)
         t = round((index - 1) / self.fps if t is None else t, 3)
-        fire = self.announcer.update(t, correct, len(faces))
+        fire = self.announcer.update(t, correct, total)
         if fire:
             wav = self.speaker.say() if self.speaker else None
-            print(f"announce: t={t:.2f} s, {correct} of {len(faces)} correctly masked"
+            print(f"announce: t={t:.2f} s, {correct} of {total} correctly masked"
                   + (f" -> {wav}" if wav else " (no speech)"))
         self._watch_drift(faces, t)
         showing = self.announcer.last is not None and t - self.announcer.last < SHOW_WARNING_S
-        draw_frame(bgr, faces, correct, len(faces), showing)
+        draw_frame(bgr, faces, correct, total, showing)
         return {"frame": name, "index": index, "time": t, "faces": faces, "correctly_masked": correct,
-                "total": len(faces), "ratio": round(correct / len(faces), 3) if faces else None, "announce": fire}
+                "total": total, "ratio": round(correct / total, 3) if total else None, "announce": fire}
 
 
     def _watch_drift(self, faces, t):

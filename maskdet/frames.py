@@ -30,7 +30,7 @@ def run_frames(opt, clf):
         if records is None:
             continue
         frames += len(records)
-        faces += sum(r["total"] for r in records)
+        faces += sum(len(r["faces"]) for r in records)
         announcements += sum(r["announce"] for r in records)
         print(f"{src.name}: {len(records):,} frames, {sum(r['announce'] for r in records)} announcements -> {out}")
     print(closing_line(frames, faces, announcements, skipped, time.time() - t0, out_root))

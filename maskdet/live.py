@@ -122,7 +122,7 @@ def run_live(opt, clf):
         while (frame := reader.frames.get()) is not None:
             n += 1
             rec = proc(n, f"{n:06d}", frame)
-            faces, ann = faces + rec["total"], ann + rec["announce"]
+            faces, ann = faces + len(rec["faces"]), ann + rec["announce"]
             if log:
                 log.write(json.dumps(rec) + "\n")
                 log.flush()

@@ -4,7 +4,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from maskdet.detect import FaceDetector
 from maskdet.metrics import iou, match_boxes
 
 
@@ -31,6 +30,7 @@ class Track:
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
     missed: int = 0
     hits: int = 1
+    counted: bool = True   # the last detection scored high enough for the announcement rule
 
 
 class FacePipeline:
@@ -42,7 +42,7 @@ class FacePipeline:
     def __init__(self, clf, settings=None, detect_every=1, follow=FOLLOW_THRESHOLD, max_missed=1, decay=0.6,
                  min_hits=None):
         self.clf = clf
-        self.detector = FaceDetector(settings or clf.detector)
+        self.detector = clf.face_detector(settings or clf.stream_detector)
         self.detect_every, self.max_missed, self.decay = detect_every, max_missed, decay
         self.follow = follow
         self.min_hits = min_hits if min_hits is not None else (2 if detect_every > 1 else 1)
@@ -62,14 +62,15 @@ class FacePipeline:
     def _update(self, rgb, faces):
         """Match detections to tracks, classify the detections, follow unmatched tracks, start new ones."""
         boxes = [np.array(f.box) for f in faces]
-        _, _, probs = self.clf.predict_boxes(rgb, [f.box for f in faces])
+        _, _, probs = self.clf.predict_faces(rgb, faces)
         matches = match_boxes([t.box + t.velocity for t in self.tracks], boxes, threshold=0.3)
         for i, j in matches:
             self._move(self.tracks[i], boxes[j], probs[j])
+            self.tracks[i].counted = self.clf.counts(faces[j])
         matched = {i for i, _ in matches}
         self._follow(rgb, [t for i, t in enumerate(self.tracks) if i not in matched])
         for j in sorted(set(range(len(boxes))) - {j for _, j in matches}):
-            self.tracks.append(Track(self.next_id, boxes[j], probs[j].copy()))
+            self.tracks.append(Track(self.next_id, boxes[j], probs[j].copy(), counted=self.clf.counts(faces[j])))
             self.next_id += 1
 
     def _follow(self, rgb, tracks):
@@ -103,4 +104,4 @@ class FacePipeline:
         p = t.votes / t.votes.sum()
         k = int(p.argmax())
         return {"box": [round(float(v), 1) for v in t.box], "label": self.clf.classes[k], "score": round(float(p[k]), 3),
-                "track": t.id}
+                "track": t.id, "counted": t.counted}

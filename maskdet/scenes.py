@@ -7,7 +7,6 @@ from tqdm import tqdm
 
 from maskdet import CLASSES, InputError
 from maskdet.announce import is_bad
-from maskdet.detect import FaceDetector
 from maskdet.images import load_rgb
 from maskdet.metrics import binary_scores, confusion, match_boxes, per_class, size_bin
 from maskdet.voc import load_scenes
@@ -16,8 +15,9 @@ IOU = 0.4
 
 
 def predict_scenes(scenes, clf, settings=None):
-    """[(scene, predicted boxes, labels, scores)] with the model's detector settings (or `settings`)."""
-    detector = FaceDetector(settings or clf.detector)
+    """[(scene, predicted boxes, labels, scores, counted)] with the model's detector settings (or
+    `settings`); `counted`: which faces the announcement rule counts."""
+    detector = clf.face_detector(settings)
     out = []
     for s in tqdm(scenes, desc="scenes", disable=not sys.stderr.isatty()):
         try:
@@ -26,8 +26,8 @@ def predict_scenes(scenes, clf, settings=None):
             print(f"skipped: {e}")
             continue
         faces = detector.detect(rgb)
-        labels, scores, _ = clf.predict_boxes(rgb, [f.box for f in faces])
-        out.append((s, [f.box for f in faces], labels, scores))
+        labels, scores, _ = clf.predict_faces(rgb, faces)
+        out.append((s, [f.box for f in faces], labels, scores, [clf.counts(f) for f in faces]))
     return out
 
 
@@ -36,7 +36,7 @@ def scene_report(results, threshold=0.75):
     bins = {b: [0, 0] for b in ("small", "medium", "large")}   # [count, found]
     tp = n_pred = 0
     truth_cls, pred_cls, ann_truth, ann_pred = [], [], [], []
-    for scene, boxes, labels, _ in results:
+    for scene, boxes, labels, _, counted in results:
         matches = match_boxes(scene.boxes, boxes, IOU)
         found = {i for i, _ in matches}
         for i, b in enumerate(scene.boxes):
@@ -46,7 +46,8 @@ def scene_report(results, threshold=0.75):
         truth_cls += [scene.classes[i] for i, _ in matches]
         pred_cls += [labels[j] for _, j in matches]
         ann_truth.append(is_bad(scene.classes.count("correctly_masked"), len(scene.classes), threshold))
-        ann_pred.append(is_bad(labels.count("correctly_masked"), len(labels), threshold))
+        counted_labels = [lab for lab, c in zip(labels, counted) if c]
+        ann_pred.append(is_bad(counted_labels.count("correctly_masked"), len(counted_labels), threshold))
     n_truth = sum(c for c, _ in bins.values())
     m = confusion(truth_cls, pred_cls, CLASSES)[:, :-1]
     pc = per_class(m, CLASSES)

@@ -47,8 +47,8 @@ def test_binary_scores():
 def test_scene_report_known_answer():
     s1 = Scene(None, 100, 100, [(0, 0, 20, 20), (50, 50, 120, 120)], ["not_masked", "correctly_masked"])
     s2 = Scene(None, 100, 100, [(0, 0, 40, 40)], ["correctly_masked"])
-    results = [(s1, [(0, 0, 20, 20), (200, 200, 210, 210)], ["not_masked", "not_masked"], [0.9, 0.9]),
-               (s2, [(0, 0, 40, 40)], ["incorrectly_masked"], [0.8])]
+    results = [(s1, [(0, 0, 20, 20), (200, 200, 210, 210)], ["not_masked", "not_masked"], [0.9, 0.9], [True, True]),
+               (s2, [(0, 0, 40, 40)], ["incorrectly_masked"], [0.8], [True])]
     r = scene_report(results)
     d = r["detection"]
     assert d["recall"] == pytest.approx(2 / 3) and d["precision"] == pytest.approx(2 / 3)
@@ -59,3 +59,14 @@ def test_scene_report_known_answer():
     assert c["accuracy"] == 0.5 and c["macro_recall"] == pytest.approx(0.5)  # not_masked 1.0, correct 0.0
     # scene 1 is bad in truth (1 of 2) and prediction (0 of 2); scene 2 is fine in truth, bad in prediction
     assert r["announce"] == {"accuracy": 0.5, "balanced_accuracy": 0.5, "count": 2, "positives": 1}
+
+
+def test_scene_report_announces_on_counted_faces_only():
+    """A face the detector is unsure of is drawn but not counted by the announcement rule."""
+    scene = Scene(None, 100, 100, [(0, 0, 40, 40)], ["correctly_masked"])
+    boxes, labels = [(0, 0, 40, 40), (50, 50, 90, 90)], ["correctly_masked", "not_masked"]
+    counted = scene_report([(scene, boxes, labels, [0.9, 0.9], [True, True])])
+    unsure = scene_report([(scene, boxes, labels, [0.9, 0.9], [True, False])])
+    assert counted["announce"]["accuracy"] == 0.0   # 1 of 2 correctly masked: announces, truth does not
+    assert unsure["announce"]["accuracy"] == 1.0    # the unsure face does not count: 1 of 1
+    assert unsure["detection"] == counted["detection"]  # detection is measured on every face

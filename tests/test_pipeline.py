@@ -2,6 +2,7 @@
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from maskdet.classifier import load_classifier
 from maskdet.detect import FaceDetector
@@ -30,9 +31,25 @@ def test_refine_keeps_a_face_and_rejects_a_wall(moving_face):
     assert scores[1] < 0.1                                               # plain wall: not a face
 
 
+def test_verifier_rescores_and_keeps_mtcnn_box_for_the_classifier(moving_face):
+    """With a verifier, MTCNN only proposes: the verifier decides, and the classifier reads MTCNN's box."""
+    from maskdet.detect import DetectorSettings
+    from maskdet.onet import new_onet
+
+    settings = DetectorSettings(min_score=0.5)
+    found = FaceDetector(settings, verifier=new_onet()).detect(moving_face[0])
+    assert len(found) == 1 and found[0].proposal is not None and found[0].classify_box == found[0].proposal
+    assert 0.5 <= found[0].score <= 1.0
+    sceptic = new_onet()
+    with torch.no_grad():
+        sceptic.dense6_1.bias.copy_(torch.tensor([20.0, -20.0]))   # calls everything background
+    assert FaceDetector(settings, verifier=sceptic).detect(moving_face[0]) == []
+    assert FaceDetector(settings).detect(moving_face[0])[0].proposal is None  # no verifier: nothing moved
+
+
 def test_tracked_boxes_follow_the_face(moving_face):
     clf = load_classifier("models/mask_classifier.pt")
-    det = FaceDetector(clf.detector)
+    det = clf.face_detector()
     pipe = FacePipeline(clf, detect_every=8, min_hits=1)
     for i, frame in enumerate(moving_face):
         reported = pipe.process(frame)

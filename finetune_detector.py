@@ -1,0 +1,91 @@
+"""README step: finetune the face detector on annotated camera scenes (Pascal VOC).
+
+    python finetune_detector.py --data_dir ../shared/data/scenes_dev --model models/mask_classifier.pt
+
+MTCNN's pretrained stages propose faces at loose thresholds; its last stage (O-Net) is finetuned on
+those proposals of the training split (split by image, as extract_faces.py splits them) to become
+the detector's verifier. The verifier and the detector settings are written into the model file, so
+every stage (scenes, footage, live, annotation) detects the same way. The classifier is unchanged.
+"""
+import argparse
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from maskdet import InputError, layout
+from maskdet.classifier import load_checkpoint, write_checkpoint
+from maskdet.detect import DetectorSettings
+from maskdet.files import clean_partials
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data_dir", default="scenes", help="Pascal VOC scenes (images/ + annotations/)")
+    p.add_argument("--model", default=layout.DEFAULT_MODEL, help="model file to add the verifier to")
+    p.add_argument("--output", default="", help="where to write the model (default: over --model)")
+    p.add_argument("--split", default="train", choices=("all", "train"), help="scenes trained on (split by image)")
+    p.add_argument("--test_percent", type=int, default=40, help="share of images kept for evaluation")
+    p.add_argument("--seed", type=int, default=0, help="split and training seed")
+    p.add_argument("--class_map", default="", help="extra name=class pairs")
+    p.add_argument("--epochs", type=int, default=12, help="passes over the crops, per round")
+    p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    g = p.add_argument_group("detector settings stored in the model")
+    g.add_argument("--min_face_size", type=int, default=5, help="smallest face proposed (px of the detection image)")
+    g.add_argument("--thresholds", type=float, nargs=3, default=(0.3, 0.05, 0.05), help="MTCNN thresholds for proposals")
+    g.add_argument("--min_score", type=float, default=0.5, help="keep faces whose verified score is at least this")
+    g.add_argument("--count_score", type=float, default=0.9, help="the announcement rule counts faces scoring at least this")
+    g.add_argument("--stream_min_face_size", type=int, default=None,
+                   help="footage and live streams: smallest face proposed (default: the --model's own setting)")
+    g.add_argument("--stream_thresholds", type=float, nargs=3, default=None,
+                   help="footage and live streams: MTCNN thresholds (default: the --model's own setting)")
+    return p.parse_args(argv)
+
+
+def stream_settings(opt, ckpt):
+    """Footage and live streams must keep up with the camera: they propose faces with a coarser search
+    (by default the one the model had before; the verifier and the score cut-offs are shared)."""
+    before = DetectorSettings.from_dict({**(ckpt.get("detector") or {}), **(ckpt.get("stream_detector") or {})})
+    size = opt.stream_min_face_size or before.min_face_size
+    return {"min_face_size": size, "thresholds": list(opt.stream_thresholds or before.thresholds)}
+
+
+def main(argv=None):
+    opt = parse_args(argv)
+    print(f"finetune_detector: {vars(opt)}")
+    torch.set_num_threads(opt.threads)
+    t0, output = time.time(), Path(opt.output or opt.model)
+    try:
+        from maskdet.onet import finetune, proposals
+        from maskdet.voc import load_scenes
+
+        ckpt = load_checkpoint(opt.model)
+        scenes, errors = load_scenes(opt.data_dir, opt.class_map, opt.split, opt.test_percent, opt.seed)
+        for e in errors + [d for s in scenes for d in s.dropped]:
+            print(f"skipped: {e}")
+        if not any(s.boxes for s in scenes):
+            raise InputError(f"{opt.data_dir}: no annotated faces in the {opt.split} split of annotations/*.xml")
+        settings = replace(DetectorSettings.from_dict(ckpt.get("detector")), min_face_size=opt.min_face_size,
+                           thresholds=tuple(opt.thresholds), min_score=opt.min_score, count_score=opt.count_score)
+        proposed = proposals(scenes, replace(settings, min_score=0.0))
+        if not proposed:
+            raise InputError(f"{opt.data_dir}: none of the annotated images could be read")
+        print(f"{len(proposed)} scenes, {sum(len(s.boxes) for s, _, _ in proposed)} faces, "
+              f"{sum(len(b) for _, _, b in proposed)} proposals ({time.time() - t0:.0f} s)")
+        state = finetune(proposed, opt.epochs, opt.lr, opt.seed)
+        ckpt.update(onet=state, detector=settings.to_dict(), stream_detector=stream_settings(opt, ckpt),
+                    detector_training={k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(opt).items()})
+        clean_partials(output.parent, only=output.name)  # a killed run's half-written model
+        write_checkpoint(output, ckpt)
+    except InputError as e:
+        print(f"error: {e}")
+        return 2
+    print(f"verifier trained in {time.time() - t0:.0f} s -> {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""finetune_detector.py: MTCNN's O-Net finetuned on annotated scenes becomes the model's verifier."""
+import shutil
+
+import torch
+
+from conftest import ROOT, SHARED, needs_shared, run
+
+MODEL = ROOT / "models" / "mask_classifier.pt"
+
+
+@needs_shared
+def test_verifier_is_trained_stored_and_inherited(tmp_path):
+    scenes = tmp_path / "scenes"
+    for xml in sorted((SHARED / "scenes_dev" / "annotations").glob("*.xml"))[:6]:
+        (scenes / "annotations").mkdir(parents=True, exist_ok=True)
+        (scenes / "images").mkdir(exist_ok=True)
+        shutil.copy(xml, scenes / "annotations")
+        shutil.copy(SHARED / "scenes_dev" / "images" / f"{xml.stem}.jpg", scenes / "images")
+    before = MODEL.read_bytes()
+    out = tmp_path / "models" / "tuned.pt"
+    assert run("finetune_detector.py", "--data_dir", scenes, "--model", MODEL, "--output", out, "--split", "all",
+               "--epochs", "1", "--count_score", "0.8") == 0
+    assert MODEL.read_bytes() == before                         # --output: the source model is untouched
+    from maskdet.classifier import load_checkpoint, load_classifier
+
+    ckpt = load_checkpoint(out)
+    assert ckpt["detector"]["min_score"] == 0.5 and ckpt["detector"]["count_score"] == 0.8
+    trained = ckpt["onet"]["dense6_1.weight"]
+    from maskdet.onet import new_onet
+    assert not torch.equal(trained, new_onet().state_dict()["dense6_1.weight"])  # it learned something
+    assert load_classifier(out).verifier is not None
+    # retraining the classifier from this model keeps its verifier
+    assert run("extract_faces.py", "--data_dir", scenes, "--output_dir", tmp_path / "crops", "--test_percent", "0") == 0
+    assert run("train_mask_detection_model.py", "--init_from", out, "--epochs", "0", "--data_dir", tmp_path / "crops",
+               "--models_dir", tmp_path / "models", "--name", "again") == 0
+    assert torch.equal(load_checkpoint(tmp_path / "models" / "again.pt")["onet"]["dense6_1.weight"], trained)
+
+
+def test_no_annotations_is_one_line(tmp_path, capsys):
+    (tmp_path / "annotations").mkdir()
+    assert run("finetune_detector.py", "--data_dir", tmp_path, "--output", tmp_path / "m.pt") == 2
+    out = capsys.readouterr().out
+    assert "error:" in out and "no annotated faces" in out and "Traceback" not in out
+    assert not (tmp_path / "m.pt").exists()
