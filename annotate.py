@@ -48,7 +48,7 @@ def frames_of(folder):
 
 def export(opt):
     """Rank frames, then write images/, annotations/ (VOC), coco.json and selection.csv into the queue."""
-    from maskdet.active import coco_json, frame_worth, voc_xml
+    from maskdet.active import coco_json, frame_worth, unsure_band, voc_xml
     from maskdet.classifier import load_classifier
     from maskdet.images import load_rgb
 
@@ -64,7 +64,7 @@ def export(opt):
         found = det.detect(rgb)
         labels, scores, _ = clf.predict_faces(rgb, found)
         faces = [{"box": f.box, "label": lab, "score": s, "det_score": f.score} for f, lab, s in zip(found, labels, scores)]
-        worth, why = frame_worth(faces, previous, clf.detector.min_score)
+        worth, why = frame_worth(faces, previous, unsure_band(clf.detector))
         ranked.append((worth, str(path), rgb.shape[1], rgb.shape[0], faces, why))
         previous = faces
     chosen = sorted(ranked, key=lambda r: (-r[0], r[1]))[: opt.n]

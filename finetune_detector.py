@@ -23,7 +23,8 @@ from maskdet.files import clean_partials
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data_dir", default="scenes", help="Pascal VOC scenes (images/ + annotations/)")
+    p.add_argument("--data_dir", nargs="+", default=["scenes"],
+                   help="Pascal VOC scene folders (images/ + annotations/); several are mixed (new frames with the old)")
     p.add_argument("--model", default=layout.DEFAULT_MODEL, help="model file to add the verifier to")
     p.add_argument("--output", default="", help="where to write the model (default: over --model)")
     p.add_argument("--split", default="train", choices=("all", "train"), help="scenes trained on (split by image)")
@@ -36,6 +37,7 @@ def parse_args(argv=None):
     g = p.add_argument_group("detector settings stored in the model")
     g.add_argument("--min_face_size", type=int, default=5, help="smallest face proposed (px of the detection image)")
     g.add_argument("--thresholds", type=float, nargs=3, default=(0.3, 0.05, 0.05), help="MTCNN thresholds for proposals")
+    g.add_argument("--pad", type=float, default=0.0, help="pad the image by this share of its size: faces cut by the border")
     g.add_argument("--min_score", type=float, default=0.5, help="keep faces whose verified score is at least this")
     g.add_argument("--count_score", type=float, default=0.9, help="the announcement rule counts faces scoring at least this")
     g.add_argument("--stream_min_face_size", type=int, default=None,
@@ -50,7 +52,7 @@ def stream_settings(opt, ckpt):
     (by default the one the model had before; the verifier and the score cut-offs are shared)."""
     before = DetectorSettings.from_dict({**(ckpt.get("detector") or {}), **(ckpt.get("stream_detector") or {})})
     size = opt.stream_min_face_size or before.min_face_size
-    return {"min_face_size": size, "thresholds": list(opt.stream_thresholds or before.thresholds)}
+    return {"min_face_size": size, "thresholds": list(opt.stream_thresholds or before.thresholds), "pad": before.pad}
 
 
 def main(argv=None):
@@ -63,13 +65,17 @@ def main(argv=None):
         from maskdet.voc import load_scenes
 
         ckpt = load_checkpoint(opt.model)
-        scenes, errors = load_scenes(opt.data_dir, opt.class_map, opt.split, opt.test_percent, opt.seed)
+        scenes, errors = [], []
+        for d in opt.data_dir:
+            found, bad = load_scenes(d, opt.class_map, opt.split, opt.test_percent, opt.seed)
+            scenes, errors = scenes + found, errors + bad
         for e in errors + [d for s in scenes for d in s.dropped]:
             print(f"skipped: {e}")
         if not any(s.boxes for s in scenes):
-            raise InputError(f"{opt.data_dir}: no annotated faces in the {opt.split} split of annotations/*.xml")
+            raise InputError(f"{', '.join(opt.data_dir)}: no annotated faces in the {opt.split} split of annotations/*.xml")
         settings = replace(DetectorSettings.from_dict(ckpt.get("detector")), min_face_size=opt.min_face_size,
-                           thresholds=tuple(opt.thresholds), min_score=opt.min_score, count_score=opt.count_score)
+                           thresholds=tuple(opt.thresholds), min_score=opt.min_score, count_score=opt.count_score,
+                           pad=opt.pad)
         proposed = proposals(scenes, replace(settings, min_score=0.0))
         if not proposed:
             raise InputError(f"{opt.data_dir}: none of the annotated images could be read")

@@ -8,16 +8,24 @@ from maskdet.metrics import match_boxes
 
 # Our classes written back under the names labelling tools and public sets use.
 VOC_NAMES = {"correctly_masked": "with_mask", "incorrectly_masked": "mask_weared_incorrect", "not_masked": "without_mask"}
-NEAR = 0.1  # a detector probability within this of the cut-off is "near threshold"
+NEAR = 0.1  # without a count cut-off: a detector probability within this of the cut-off is "near threshold"
 
 
-def frame_worth(faces, previous, min_score):
-    """Score one frame: low classifier confidence, detector scores near the cut-off, and labels that
-    flip against the previous frame. Returns (score, reasons)."""
+def unsure_band(settings):
+    """Detector scores a person should check: shown but not counted by the rule (min_score to count_score),
+    or within NEAR of the cut-off when the model counts every face."""
+    lo = max(settings.min_score, 0.7 - NEAR) if settings.count_score <= settings.min_score else settings.min_score
+    hi = settings.count_score if settings.count_score > settings.min_score else lo + 2 * NEAR
+    return lo, hi
+
+
+def frame_worth(faces, previous, band=(0.6, 0.8)):
+    """Score one frame: low classifier confidence, detector scores in the unsure `band`, and labels
+    that flip against the previous frame. Returns (score, reasons)."""
     if not faces:
         return 0.0, {}
     uncertain = max(1.0 - f["score"] for f in faces)
-    near = sum(abs(f["det_score"] - max(min_score, 0.7)) < NEAR for f in faces) / len(faces)
+    near = sum(band[0] <= f["det_score"] < band[1] for f in faces) / len(faces)
     flips = 0
     if previous:
         pairs = match_boxes([f["box"] for f in previous], [f["box"] for f in faces], 0.3)

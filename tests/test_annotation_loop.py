@@ -2,9 +2,10 @@
 import json
 
 import numpy as np
+import pytest
 
 from conftest import ROOT, run, save_rgb
-from maskdet.active import frame_worth
+from maskdet.active import frame_worth, unsure_band
 from maskdet.drift import DriftMonitor
 from maskdet.voc import load_scenes
 
@@ -14,10 +15,19 @@ MODEL = ROOT / "models" / "mask_classifier.pt"
 def test_frame_worth_prefers_uncertain_and_flipping_frames():
     sure = [{"box": (0, 0, 40, 40), "label": "not_masked", "score": 0.99, "det_score": 0.99}]
     unsure = [{"box": (0, 0, 40, 40), "label": "correctly_masked", "score": 0.55, "det_score": 0.99}]
-    assert frame_worth(sure, None, 0.0)[0] < frame_worth(unsure, None, 0.0)[0]
-    flipped, why = frame_worth(unsure, sure, 0.0)
-    assert why["flips"] == 1 and flipped > frame_worth(unsure, None, 0.0)[0]
-    assert frame_worth([], sure, 0.0) == (0.0, {})
+    assert frame_worth(sure, None)[0] < frame_worth(unsure, None)[0]
+    flipped, why = frame_worth(unsure, sure)
+    assert why["flips"] == 1 and flipped > frame_worth(unsure, None)[0]
+    assert frame_worth([], sure) == (0.0, {})
+    doubtful = [dict(sure[0], det_score=0.7)]             # a face shown but not counted by the rule
+    assert frame_worth(doubtful, None, (0.5, 0.9))[1]["near_threshold"] == 1.0
+    assert frame_worth(sure, None, (0.5, 0.9))[1]["near_threshold"] == 0.0
+
+
+def test_unsure_band_follows_the_model_cut_offs():
+    from maskdet.detect import DetectorSettings
+    assert unsure_band(DetectorSettings(min_score=0.5, count_score=0.9)) == (0.5, 0.9)
+    assert unsure_band(DetectorSettings(min_score=0.0)) == pytest.approx((0.6, 0.8))
 
 
 def test_export_import_round_trip(tmp_path, portraits):

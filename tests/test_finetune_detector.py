@@ -19,7 +19,7 @@ def test_verifier_is_trained_stored_and_inherited(tmp_path):
     before = MODEL.read_bytes()
     out = tmp_path / "models" / "tuned.pt"
     assert run("finetune_detector.py", "--data_dir", scenes, "--model", MODEL, "--output", out, "--split", "all",
-               "--epochs", "1", "--count_score", "0.8") == 0
+               "--epochs", "1", "--count_score", "0.8", "--pad", "0.1") == 0
     assert MODEL.read_bytes() == before                         # --output: the source model is untouched
     from maskdet.classifier import load_checkpoint, load_classifier
 
@@ -28,7 +28,10 @@ def test_verifier_is_trained_stored_and_inherited(tmp_path):
     trained = ckpt["onet"]["dense6_1.weight"]
     from maskdet.onet import new_onet
     assert not torch.equal(trained, new_onet().state_dict()["dense6_1.weight"])  # it learned something
-    assert load_classifier(out).verifier is not None
+    tuned, source = load_classifier(out), load_classifier(MODEL)
+    assert tuned.verifier is not None and tuned.detector.pad == 0.1
+    assert tuned.stream_detector.min_face_size == source.stream_detector.min_face_size  # footage keeps its search
+    assert tuned.stream_detector.pad == source.stream_detector.pad
     # retraining the classifier from this model keeps its verifier
     assert run("extract_faces.py", "--data_dir", scenes, "--output_dir", tmp_path / "crops", "--test_percent", "0") == 0
     assert run("train_mask_detection_model.py", "--init_from", out, "--epochs", "0", "--data_dir", tmp_path / "crops",
