@@ -86,10 +86,6 @@ class Classifier:
         """Classify detected faces (each at the box the classifier was trained on)."""
         return self.predict_boxes(rgb, [f.classify_box for f in faces])
 
-    def counts(self, face):
-        """Whether the announcement rule counts this detected face (its score is high enough)."""
-        return face.score >= self.detector.count_score
-
     def predict_boxes(self, rgb, boxes):
         """Classify the faces at `boxes` in an RGB frame."""
         return self.predict_crops([self.crop(rgb, b) for b in boxes])

@@ -17,6 +17,7 @@ class DetectorSettings:
     pad: float = 0.0              # pad each side by this fraction of the image: MTCNN misses faces cut by the border
     min_score: float = 0.0        # drop faces whose final probability is below this (with a verifier: its score)
     count_score: float = 0.0      # the announcement rule counts only faces scoring at least this (others are shown)
+    verify: bool = True           # use the model's verifier, when it has one
 
     @classmethod
     def from_dict(cls, d):
@@ -69,7 +70,7 @@ class FaceDetector:
         s = self.settings
         self.mtcnn = MTCNN(keep_all=True, min_face_size=s.min_face_size, thresholds=list(s.thresholds),
                            factor=s.factor, post_process=False, device="cpu")
-        self.verifier = verifier
+        self.verifier = verifier if s.verify else None
 
     def detect(self, rgb, pad=None, thresholds=None):
         """All faces in one RGB uint8 frame, sorted left to right; `pad` and `thresholds` override the settings."""
@@ -94,6 +95,10 @@ class FaceDetector:
         if self.verifier is None:
             return faces
         return [self._verify(rgb, f) for rgb, f in zip(frames, faces)]
+
+    def counts(self, face):
+        """Whether the announcement rule counts this face (its score is high enough)."""
+        return face.score >= self.settings.count_score
 
     def refine(self, rgb, boxes):
         """MTCNN's last stage (O-Net, or the verifier) on given boxes of a full-resolution RGB frame:

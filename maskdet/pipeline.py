@@ -66,11 +66,11 @@ class FacePipeline:
         matches = match_boxes([t.box + t.velocity for t in self.tracks], boxes, threshold=0.3)
         for i, j in matches:
             self._move(self.tracks[i], boxes[j], probs[j])
-            self.tracks[i].counted = self.clf.counts(faces[j])
+            self.tracks[i].counted = self.detector.counts(faces[j])
         matched = {i for i, _ in matches}
         self._follow(rgb, [t for i, t in enumerate(self.tracks) if i not in matched])
         for j in sorted(set(range(len(boxes))) - {j for _, j in matches}):
-            self.tracks.append(Track(self.next_id, boxes[j], probs[j].copy(), counted=self.clf.counts(faces[j])))
+            self.tracks.append(Track(self.next_id, boxes[j], probs[j].copy(), counted=self.detector.counts(faces[j])))
             self.next_id += 1
 
     def _follow(self, rgb, tracks):

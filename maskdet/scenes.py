@@ -27,7 +27,7 @@ def predict_scenes(scenes, clf, settings=None):
             continue
         faces = detector.detect(rgb)
         labels, scores, _ = clf.predict_faces(rgb, faces)
-        out.append((s, [f.box for f in faces], labels, scores, [clf.counts(f) for f in faces]))
+        out.append((s, [f.box for f in faces], labels, scores, [detector.counts(f) for f in faces]))
     return out
 
 

@@ -32,6 +32,7 @@ def test_verifier_is_trained_stored_and_inherited(tmp_path):
     assert tuned.verifier is not None and tuned.detector.pad == 0.1
     assert tuned.stream_detector.min_face_size == source.stream_detector.min_face_size  # footage keeps its search
     assert tuned.stream_detector.pad == source.stream_detector.pad
+    assert not tuned.stream_detector.verify and tuned.stream_detector.min_score == source.stream_detector.min_score
     # retraining the classifier from this model keeps its verifier
     assert run("extract_faces.py", "--data_dir", scenes, "--output_dir", tmp_path / "crops", "--test_percent", "0") == 0
     assert run("train_mask_detection_model.py", "--init_from", out, "--epochs", "0", "--data_dir", tmp_path / "crops",

@@ -44,6 +44,7 @@ def test_verifier_rescores_and_keeps_mtcnn_box_for_the_classifier(moving_face):
     with torch.no_grad():
         sceptic.dense6_1.bias.copy_(torch.tensor([20.0, -20.0]))   # calls everything background
     assert FaceDetector(settings, verifier=sceptic).detect(moving_face[0]) == []
+    assert len(FaceDetector(DetectorSettings(verify=False), verifier=sceptic).detect(moving_face[0])) == 1  # switched off
     assert FaceDetector(settings).detect(moving_face[0])[0].proposal is None  # no verifier: nothing moved
 
 
@@ -57,3 +58,13 @@ def test_tracked_boxes_follow_the_face(moving_face):
         assert len(reported) == 1 == len(truth)
         assert iou(reported[0]["box"], truth[0].box) > 0.6, f"frame {i}"  # moved 7 px a frame, still on it
         assert reported[0]["track"] == 1
+
+
+def test_the_rule_counts_faces_by_the_pipeline_detector_cut_off(moving_face):
+    """`counted` follows the count_score of the settings the pipeline detects with."""
+    from maskdet.detect import DetectorSettings
+
+    clf = load_classifier("models/mask_classifier.pt")
+    for cut, counted in ((0.0, True), (1.01, False)):
+        pipe = FacePipeline(clf, settings=DetectorSettings(count_score=cut), min_hits=1)
+        assert [f["counted"] for f in pipe.process(moving_face[0])] == [counted]
