@@ -111,8 +111,8 @@ class FaceDetector:
         min_score, one per face."""
         if not faces:
             return faces
-        boxes, p1 = self.refine(rgb, [f.box for f in faces])
-        boxes, p2 = self.refine(rgb, boxes)
+        boxes, p1 = onet_boxes(self.verifier, rgb, [f.box for f in faces], mirror=True)
+        boxes, p2 = onet_boxes(self.verifier, rgb, boxes, mirror=True)
         score = np.cbrt(np.array([f.score for f in faces]) * p1 * p2)
         keep = [k for k in _nms(boxes, score, VERIFY_NMS) if score[k] >= self.settings.min_score]
         out = [Face(tuple(float(v) for v in boxes[k]), float(score[k]), faces[k].landmarks, faces[k].box) for k in keep]
@@ -147,14 +147,20 @@ class FaceDetector:
         return sorted(faces, key=lambda f: f.box[0])
 
 
-def onet_boxes(onet, rgb, boxes):
-    """An O-Net on the square 48 px crops of `boxes`: (regressed boxes clipped to the frame, face probabilities)."""
+def onet_boxes(onet, rgb, boxes, mirror=False):
+    """An O-Net on the square 48 px crops of `boxes`: (regressed boxes clipped to the frame, face probabilities);
+    `mirror` averages each crop's output with its mirror image's."""
     if not len(boxes):
         return np.zeros((0, 4)), np.zeros(0)
     h, w = rgb.shape[:2]
     squares = _squares(np.asarray(boxes, dtype=np.float64))
+    x = onet_input([_crop48(rgb, b) for b in squares])
     with torch.no_grad():
-        reg, _, prob = onet(onet_input([_crop48(rgb, b) for b in squares]))
+        reg, _, prob = onet(x)
+        if mirror:
+            reg_m, _, prob_m = onet(x.flip(3))
+            reg = (reg + reg_m[:, [2, 1, 0, 3]] * torch.tensor([-1.0, 1.0, -1.0, 1.0])) / 2
+            prob = (prob + prob_m) / 2
     side = (squares[:, 2] - squares[:, 0] + 1)[:, None]
     out = np.clip(squares + reg.numpy().astype(np.float64) * side, 0, [w, h, w, h])
     return out, prob[:, 1].numpy().astype(np.float64)

@@ -68,3 +68,18 @@ def test_the_rule_counts_faces_by_the_pipeline_detector_cut_off(moving_face):
     for cut, counted in ((0.0, True), (1.01, False)):
         pipe = FacePipeline(clf, settings=DetectorSettings(count_score=cut), min_hits=1)
         assert [f["counted"] for f in pipe.process(moving_face[0])] == [counted]
+
+
+def test_mirrored_verification_is_mirror_symmetric(moving_face):
+    """Averaging with the mirror image: a mirrored frame gives the mirrored box and the same score."""
+    from maskdet.detect import onet_boxes
+    from maskdet.onet import new_onet
+
+    net, frame = new_onet(), moving_face[0]
+    box, score = onet_boxes(net, frame, [(100, 90, 250, 270)], mirror=True)
+    mbox, mscore = onet_boxes(net, np.ascontiguousarray(frame[:, ::-1]), [(390, 90, 540, 270)], mirror=True)
+    w = frame.shape[1]
+    assert mscore[0] == pytest.approx(score[0], abs=1e-5)
+    assert mbox[0] == pytest.approx([w - box[0][2], box[0][1], w - box[0][0], box[0][3]], abs=1e-3)
+    plain, _ = onet_boxes(net, frame, [(100, 90, 250, 270)])
+    assert iou(plain[0], box[0]) > 0.8                                     # still on the face
