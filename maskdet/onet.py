@@ -7,17 +7,13 @@ and on jittered annotated boxes, to score them and to move each box onto the ann
 trained twice: the second round also learns from the first round's moved boxes, which is what the
 detector's second verification pass sees.
 """
-import sys
-
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
-from maskdet import InputError
 from maskdet.detect import FaceDetector, _crop48, _squares, onet_boxes, onet_input
-from maskdet.images import load_rgb
 from maskdet.metrics import iou
+from maskdet.scenes import scene_images
 
 POSITIVE, NEGATIVE = 0.4, 0.25  # IoU with an annotated face: face at or above, background below
 
@@ -35,15 +31,7 @@ def new_onet(state=None):
 def proposals(scenes, settings):
     """[(scene, rgb, proposed boxes)]: MTCNN's pretrained stages at the given (loose) settings."""
     detector = FaceDetector(settings)
-    out = []
-    for s in tqdm(scenes, desc="proposals", disable=not sys.stderr.isatty()):
-        try:
-            rgb = load_rgb(s.image)
-        except InputError as e:
-            print(f"skipped: {e}")
-            continue
-        out.append((s, rgb, [f.box for f in detector.detect(rgb)]))
-    return out
+    return [(s, rgb, [f.box for f in detector.detect(rgb)]) for s, rgb in scene_images(scenes, "proposals")]
 
 
 def jittered(box, rng, n):

@@ -14,17 +14,21 @@ from maskdet.voc import load_scenes
 IOU = 0.4
 
 
+def scene_images(scenes, desc):
+    """(scene, RGB image) for every readable scene; an unreadable one is skipped with one line."""
+    for s in tqdm(scenes, desc=desc, disable=not sys.stderr.isatty()):
+        try:
+            yield s, load_rgb(s.image)
+        except InputError as e:
+            print(f"skipped: {e}")
+
+
 def predict_scenes(scenes, clf, settings=None):
     """[(scene, predicted boxes, labels, scores, counted)] with the model's detector settings (or
     `settings`); `counted`: which faces the announcement rule counts."""
     detector = clf.face_detector(settings)
     out = []
-    for s in tqdm(scenes, desc="scenes", disable=not sys.stderr.isatty()):
-        try:
-            rgb = load_rgb(s.image)
-        except InputError as e:
-            print(f"skipped: {e}")
-            continue
+    for s, rgb in scene_images(scenes, "scenes"):
         faces = detector.detect(rgb)
         labels, scores, _ = clf.predict_faces(rgb, faces)
         out.append((s, [f.box for f in faces], labels, scores, [detector.counts(f) for f in faces]))
