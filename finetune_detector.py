@@ -54,13 +54,10 @@ def stream_settings(opt, ckpt):
     unless --stream_verify, its cut-offs and no verifier: a verifier trained on still scenes rejected
     a quarter of the walkers clip's faces (measured), so it is used on streams only when asked for."""
     before = DetectorSettings.from_dict({**(ckpt.get("detector") or {}), **(ckpt.get("stream_detector") or {})})
-    stream = {"min_face_size": opt.stream_min_face_size or before.min_face_size, "pad": before.pad,
-              "thresholds": list(opt.stream_thresholds or before.thresholds), "verify": opt.stream_verify}
-    if not opt.stream_verify:
-        stream.update(min_score=before.min_score, count_score=before.count_score)
-    else:
-        stream.update(min_score=opt.min_score, count_score=opt.count_score)
-    return stream
+    cuts = opt if opt.stream_verify else before
+    return {"min_face_size": opt.stream_min_face_size or before.min_face_size, "pad": before.pad,
+            "thresholds": list(opt.stream_thresholds or before.thresholds), "verify": opt.stream_verify,
+            "min_score": cuts.min_score, "count_score": cuts.count_score}
 
 
 def main(argv=None):
@@ -86,7 +83,7 @@ def main(argv=None):
                            pad=opt.pad)
         proposed = proposals(scenes, replace(settings, min_score=0.0))
         if not proposed:
-            raise InputError(f"{opt.data_dir}: none of the annotated images could be read")
+            raise InputError(f"{', '.join(opt.data_dir)}: none of the annotated images could be read")
         print(f"{len(proposed)} scenes, {sum(len(s.boxes) for s, _, _ in proposed)} faces, "
               f"{sum(len(b) for _, _, b in proposed)} proposals ({time.time() - t0:.0f} s)")
         state = finetune(proposed, opt.epochs, opt.lr, opt.seed)

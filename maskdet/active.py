@@ -14,9 +14,10 @@ NEAR = 0.1  # without a count cut-off: a detector probability within this of the
 def unsure_band(settings):
     """Detector scores a person should check: shown but not counted by the rule (min_score to count_score),
     or within NEAR of the cut-off when the model counts every face."""
-    lo = max(settings.min_score, 0.7 - NEAR) if settings.count_score <= settings.min_score else settings.min_score
-    hi = settings.count_score if settings.count_score > settings.min_score else lo + 2 * NEAR
-    return lo, hi
+    if settings.count_score > settings.min_score:
+        return settings.min_score, settings.count_score
+    lo = max(settings.min_score, 0.7 - NEAR)
+    return lo, lo + 2 * NEAR
 
 
 def frame_worth(faces, previous, band=(0.6, 0.8)):

@@ -47,8 +47,8 @@ def jittered(box, rng, n):
 
 
 def samples(proposed, rng, previous=None, jitter=4):
-    """Training crops (N×48×48×3 uint8), labels (1 face, 0 background, -1 box only), box targets and
-    which targets count; `previous` (a first-round verifier) adds its moved boxes."""
+    """Training crops (N×48×48×3 uint8), labels (1 face, 0 background, -1 box only) and box targets
+    (NaN where there is none); `previous` (a first-round verifier) adds its moved boxes."""
     crops, labels, targets = [], [], []
     for scene, rgb, boxes in proposed:
         cand = list(boxes) + [j for b in scene.boxes for j in jittered(b, rng, jitter)]
