@@ -54,9 +54,10 @@ class Classifier:
             from maskdet.onet import new_onet
             self.verifier = new_onet(ckpt["onet"])
 
-    def face_detector(self, settings=None):
-        """The detector this model was tuned with (or with other `settings`), verifier included."""
-        return FaceDetector(settings or self.detector, self.verifier)
+    def face_detector(self, settings=None, fast=False):
+        """The detector this model was tuned with (or with other `settings`), verifier included;
+        `fast`: maskdet's own run of MTCNN's cascade (streams)."""
+        return FaceDetector(settings or self.detector, self.verifier, fast)
 
     def to_tensor(self, crops):
         """List of RGB uint8 crops -> normalised float batch at the input size."""

@@ -6,6 +6,8 @@ import cv2
 import numpy as np
 import torch
 
+from maskdet.mtcnn import Cascade, nms, pretrained_nets, square, to_input
+
 
 @dataclass
 class DetectorSettings:
@@ -61,40 +63,42 @@ class FaceDetector:
     """MTCNN on CPU with padding and resizing applied around it. With `verifier` (an O-Net finetuned on
     camera faces, see maskdet.onet) MTCNN only proposes faces at loose thresholds; the verifier then
     re-scores and re-places each proposal twice on the full-resolution frame, and a face's score is the
-    geometric mean of MTCNN's probability and the verifier's two."""
+    geometric mean of MTCNN's probability and the verifier's two. `fast` (streams): the cascade is run
+    by maskdet.mtcnn rather than by facenet-pytorch."""
 
-    def __init__(self, settings=None, verifier=None):
+    def __init__(self, settings=None, verifier=None, fast=False):
         from facenet_pytorch import MTCNN
 
-        self.settings = settings or DetectorSettings()
-        s = self.settings
-        self.mtcnn = MTCNN(keep_all=True, min_face_size=s.min_face_size, thresholds=list(s.thresholds),
-                           factor=s.factor, post_process=False, device="cpu")
+        self.settings = s = settings or DetectorSettings()
+        if fast:
+            self.cascade, self.mtcnn = Cascade(pretrained_nets(), s.min_face_size, s.thresholds, s.factor), None
+        else:
+            self.cascade = None
+            self.mtcnn = MTCNN(keep_all=True, min_face_size=s.min_face_size, thresholds=list(s.thresholds),
+                               factor=s.factor, post_process=False, device="cpu")
+        self.onet = (self.cascade or self.mtcnn).onet  # follows known faces (refine)
         self.verifier = verifier if s.verify else None
 
     def detect(self, rgb, pad=None, thresholds=None):
         """All faces in one RGB uint8 frame, sorted left to right; `pad` and `thresholds` override the settings."""
-        if thresholds is None:
-            return self.detect_batch([rgb], pad)[0]
-        saved, self.mtcnn.thresholds = self.mtcnn.thresholds, list(thresholds)
-        try:
-            return self.detect_batch([rgb], pad)[0]
-        finally:
-            self.mtcnn.thresholds = saved
-
-    def detect_batch(self, frames, pad=None):
-        """Faces of several same-size RGB frames in one MTCNN call."""
         s = self.settings
-        h, w = frames[0].shape[:2]
+        h, w = rgb.shape[:2]
         scale = min(1.0, s.max_side / max(h, w)) if s.max_side else 1.0
         pad = int(round((s.pad if pad is None else pad) * max(h, w)))
-        prepared = [self._prepare(f, scale, pad) for f in frames]
+        found = self._search(self._prepare(rgb, scale, pad), thresholds or s.thresholds)
+        faces = self._faces(*found, scale, pad, w, h)
+        return faces if self.verifier is None else self._verify(rgb, faces)
+
+    def _search(self, image, thresholds):
+        """MTCNN on the prepared image: (boxes, probabilities, landmarks). Streams (`fast`) use maskdet's
+        own run of the cascade; still images keep facenet-pytorch's, whose proposals the verifier was
+        trained on (and the scene numbers measured with)."""
+        if self.cascade is not None:
+            return self.cascade.detect(image, thresholds)
+        self.mtcnn.thresholds = list(thresholds)
         with torch.no_grad():
-            boxes, probs, points = self.mtcnn.detect(np.stack(prepared), landmarks=True)
-        faces = [self._faces(b, p, l, scale, pad, w, h) for b, p, l in zip(boxes, probs, points)]
-        if self.verifier is None:
-            return faces
-        return [self._verify(rgb, f) for rgb, f in zip(frames, faces)]
+            boxes, probs, points = self.mtcnn.detect(image, landmarks=True)
+        return (boxes, probs, points) if boxes is not None else ((), (), ())
 
     def counts(self, face):
         """Whether the announcement rule counts this face (its score is high enough)."""
@@ -104,7 +108,7 @@ class FaceDetector:
         """MTCNN's last stage (O-Net, or the verifier) on given boxes of a full-resolution RGB frame:
         (boxes, probabilities). Cheap (~1 ms a face): it follows a known face from frame to frame
         without searching the frame."""
-        return onet_boxes(self.verifier or self.mtcnn.onet, rgb, boxes)
+        return onet_boxes(self.verifier or self.onet, rgb, boxes)
 
     def _verify(self, rgb, faces):
         """Re-score and re-place proposals with the verifier (two passes), keep those scoring at least
@@ -114,7 +118,7 @@ class FaceDetector:
         boxes, p1 = onet_boxes(self.verifier, rgb, [f.box for f in faces], mirror=True)
         boxes, p2 = onet_boxes(self.verifier, rgb, boxes, mirror=True)
         score = np.cbrt(np.array([f.score for f in faces]) * p1 * p2)
-        keep = [k for k in _nms(boxes, score, VERIFY_NMS) if score[k] >= self.settings.min_score]
+        keep = [k for k in nms(boxes, score, VERIFY_NMS) if score[k] >= self.settings.min_score]
         out = [Face(tuple(float(v) for v in boxes[k]), float(score[k]), faces[k].landmarks, faces[k].box) for k in keep]
         return sorted(out, key=lambda f: f.box[0])
 
@@ -131,8 +135,6 @@ class FaceDetector:
 
     def _faces(self, boxes, probs, points, scale, pad, w, h):
         """Map MTCNN's output back to original-frame coordinates, clipped to the frame."""
-        if boxes is None:
-            return []
         p = int(round(pad * scale)) if pad else 0
         faces = []
         min_score = 0.0 if self.verifier is not None else self.settings.min_score  # verified later
@@ -153,7 +155,7 @@ def onet_boxes(onet, rgb, boxes, mirror=False):
     if not len(boxes):
         return np.zeros((0, 4)), np.zeros(0)
     h, w = rgb.shape[:2]
-    squares = _squares(np.asarray(boxes, dtype=np.float64))
+    squares = square(np.asarray(boxes, dtype=np.float64)[:, :4])
     x = onet_input([_crop48(rgb, b) for b in squares])
     with torch.no_grad():
         reg, _, prob = onet(x)
@@ -168,23 +170,7 @@ def onet_boxes(onet, rgb, boxes, mirror=False):
 
 def onet_input(crops):
     """48x48 RGB uint8 crops -> the O-Net's input batch (MTCNN's scaling)."""
-    return (torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() - 127.5) * 0.0078125
-
-
-def _nms(boxes, scores, threshold):
-    """Indices kept by non-maximum suppression, best first."""
-    from torchvision.ops import nms
-
-    return nms(torch.as_tensor(boxes, dtype=torch.float32), torch.as_tensor(scores, dtype=torch.float32),
-               threshold).tolist()
-
-
-def _squares(boxes):
-    """Square boxes around the same centres, side = the longer side (as MTCNN feeds its later stages)."""
-    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    side = np.maximum(w, h)
-    x1, y1 = boxes[:, 0] + (w - side) / 2, boxes[:, 1] + (h - side) / 2
-    return np.stack([x1, y1, x1 + side, y1 + side], axis=1)
+    return to_input(np.stack(crops)).contiguous()
 
 
 def _crop48(rgb, box):
@@ -192,10 +178,13 @@ def _crop48(rgb, box):
     h, w = rgb.shape[:2]
     x1, y1, x2, y2 = (int(round(v)) for v in box)
     side = max(1, x2 - x1)
-    patch = np.zeros((side, side, 3), np.uint8)
-    sx1, sy1, sx2, sy2 = max(0, x1), max(0, y1), min(w, x1 + side), min(h, y1 + side)
-    if sx2 > sx1 and sy2 > sy1:
-        patch[sy1 - y1:sy2 - y1, sx1 - x1:sx2 - x1] = rgb[sy1:sy2, sx1:sx2]
+    if x1 >= 0 and y1 >= 0 and x1 + side <= w and y1 + side <= h:
+        patch = rgb[y1:y1 + side, x1:x1 + side]
+    else:
+        patch = np.zeros((side, side, 3), np.uint8)
+        sx1, sy1, sx2, sy2 = max(0, x1), max(0, y1), min(w, x1 + side), min(h, y1 + side)
+        if sx2 > sx1 and sy2 > sy1:
+            patch[sy1 - y1:sy2 - y1, sx1 - x1:sx2 - x1] = rgb[sy1:sy2, sx1:sx2]
     interp = cv2.INTER_AREA if side > 48 else cv2.INTER_LINEAR
     return cv2.resize(patch, (48, 48), interpolation=interp)
 

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from maskdet.detect import FaceDetector, _crop48, _squares, onet_boxes, onet_input
+from maskdet.detect import FaceDetector, _crop48, onet_boxes, onet_input
+from maskdet.mtcnn import square
 from maskdet.metrics import iou
 from maskdet.scenes import scene_images
 
@@ -56,7 +57,7 @@ def samples(proposed, rng, previous=None, jitter=4):
             cand += list(onet_boxes(previous, rgb, boxes)[0])
         if not cand:
             continue
-        squares = _squares(np.asarray(cand, dtype=np.float64))
+        squares = square(np.asarray(cand, dtype=np.float64))
         for b, q in zip(cand, squares):
             overlaps = [iou(b, g) for g in scene.boxes]
             k = int(np.argmax(overlaps)) if overlaps else -1
