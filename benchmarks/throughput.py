@@ -96,17 +96,21 @@ def pipeline(opt, clf):
 
     proc = FrameProcessor(FacePipeline(clf, detect_every=opt.detect_every), Announcer(), 25.0)
     boxes, writer, n, t = [], None, 0, time.perf_counter()
+
+    def keep(done):
+        for rec, frame in done:
+            boxes.append([tuple(x["box"]) for x in rec["faces"]] if opt.loops == 1 else None)
+            writer.write(frame)
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(opt.loops):
             reader = Reader(opt.clip)
             reader.start()
             while (f := reader.frames.get()) is not None and not (opt.max_frames and n >= opt.max_frames):
                 n += 1
-                rec = proc(n, str(n), f)
-                boxes.append([tuple(x["box"]) for x in rec["faces"]] if opt.loops == 1 else None)
                 writer = writer or H264Writer(Path(tmp) / "out.mp4", 25.0, (f.shape[1], f.shape[0]))
-                writer.write(f)
+                keep(proc.push(n, str(n), f))
             reader.stop.set()
+        keep(proc.flush())
         writer.close()
     return n / (time.perf_counter() - t), boxes
 
@@ -148,7 +152,7 @@ def main(argv=None):
 def measure(opt, clf):
     """All the numbers for one (possibly scaled) clip."""
     opt.detect_every = opt.detect_every or clf.ckpt.get("detect_every", 1)
-    out = {"clip": opt.clip_name, "resize": opt.resize, "detector": clf.detector.to_dict(),
+    out = {"clip": opt.clip_name, "resize": opt.resize, "detector": clf.stream_detector.to_dict(),
            "detect_every": opt.detect_every, "decode_fps": decode_only(opt)}
     out["pipeline_fps"], ours = pipeline(opt, clf)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -26,10 +26,17 @@ class FrameProcessor:
         self.drift = DriftMonitor(pipeline.clf.ckpt.get("data", {}).get("drift_reference"))
         self.drift_warned = False
 
-    def __call__(self, index, name, bgr, t=None):
-        """Process frame number `index` (from 1) in place, at `t` seconds (default: from the frame rate);
-        return its log record."""
-        faces = self.pipeline.process(bgr[..., ::-1])
+    def push(self, index, name, bgr, t=None):
+        """Add frame number `index` (from 1), at `t` seconds (default: from the frame rate); return
+        [(log record, bgr annotated in place)] of the frames now done (see FacePipeline.push)."""
+        return [self._finish(*item, faces) for item, faces in self.pipeline.push(bgr[..., ::-1], (index, name, bgr, t))]
+
+    def flush(self):
+        """The frames still waiting, at the end of a stream."""
+        return [self._finish(*item, faces) for item, faces in self.pipeline.flush()]
+
+    def _finish(self, index, name, bgr, t, faces):
+        """The rule, speech, drift watch and drawing for one frame whose faces are final."""
         counted = [f for f in faces if f.get("counted", True)]
         correct, total = sum(f["label"] == "correctly_masked" for f in counted), len(counted)
         t = round((index - 1) / self.fps if t is None else t, 3)
@@ -42,7 +49,7 @@ class FrameProcessor:
         showing = self.announcer.last is not None and t - self.announcer.last < SHOW_WARNING_S
         draw_frame(bgr, faces, correct, total, showing)
         return {"frame": name, "index": index, "time": t, "faces": faces, "correctly_masked": correct,
-                "total": total, "ratio": round(correct / total, 3) if total else None, "announce": fire}
+                "total": total, "ratio": round(correct / total, 3) if total else None, "announce": fire}, bgr
 
 
     def _watch_drift(self, faces, t):
@@ -88,6 +95,12 @@ def process_folder(src, out, make_processor, overwrite=False):
     clean_partials(out)
     proc = make_processor(float(meta.get("fps") or 25.0), out)
     records, skipped, times = [], 0, meta.get("times") or []
+
+    def keep(done):
+        for record, bgr in done:
+            records.append(record)
+            write_image(out / record["frame"], bgr)
+
     try:
         for i, path in enumerate(tqdm(frames, desc=src.name, leave=False, disable=not sys.stderr.isatty()), 1):
             bgr = cv2.imread(str(path))
@@ -95,8 +108,8 @@ def process_folder(src, out, make_processor, overwrite=False):
                 print(f"skipped: {path}: not a readable image")
                 skipped += 1
                 continue
-            records.append(proc(i, path.name, bgr, times[i - 1] if i <= len(times) else None))
-            write_image(out / path.name, bgr)
+            keep(proc.push(i, path.name, bgr, times[i - 1] if i <= len(times) else None))
+        keep(proc.flush())
     finally:  # even when interrupted: the log holds exactly the frames that were written
         write_jsonl(log, records)
         write_json(out / "meta.json", {**meta, "frames": len(records), "annotated_from": str(src),

@@ -117,11 +117,10 @@ def run_live(opt, clf):
     pipe = FacePipeline(clf, detect_every=opt.detect_every or clf.ckpt.get("detect_every", 1))
     proc = FrameProcessor(pipe, announcer_from(opt), reader.fps, speaker_for(out_dir, not opt.no_speech))
     writer, n, faces, ann, t0 = None, 0, 0, 0, time.time()
-    reader.start()
-    try:
-        while (frame := reader.frames.get()) is not None:
-            n += 1
-            rec = proc(n, f"{n:06d}", frame)
+
+    def keep(done):
+        nonlocal writer, faces, ann
+        for rec, frame in done:
             faces, ann = faces + len(rec["faces"]), ann + rec["announce"]
             if log:
                 log.write(json.dumps(rec) + "\n")
@@ -129,8 +128,15 @@ def run_live(opt, clf):
             writer = writer or _writer(opt.save_video, reader.fps, frame)
             if writer:
                 writer.write(frame)
+
+    reader.start()
+    try:
+        while (frame := reader.frames.get()) is not None:
+            n += 1
+            keep(proc.push(n, f"{n:06d}", frame))
             if opt.max_frames and n >= opt.max_frames:
                 break
+        keep(proc.flush())
     except KeyboardInterrupt:
         print("interrupted: closing outputs")
     finally:

@@ -48,16 +48,43 @@ def test_verifier_rescores_and_keeps_mtcnn_box_for_the_classifier(moving_face):
     assert FaceDetector(settings).detect(moving_face[0])[0].proposal is None  # no verifier: nothing moved
 
 
+def run(pipe, frames):
+    """[faces] per frame, pushed one by one and flushed at the end; checks every frame comes back once, in order."""
+    done = [d for i, frame in enumerate(frames) for d in pipe.push(frame, i)] + pipe.flush()
+    assert [i for i, _ in done] == list(range(len(frames)))
+    return [faces for _, faces in done]
+
+
 def test_tracked_boxes_follow_the_face(moving_face):
     clf = load_classifier("models/mask_classifier.pt")
     det = clf.face_detector()
-    pipe = FacePipeline(clf, detect_every=8, min_hits=1)
-    for i, frame in enumerate(moving_face):
-        reported = pipe.process(frame)
+    pipe = FacePipeline(clf, detect_every=8)
+    for i, (frame, reported) in enumerate(zip(moving_face, run(pipe, moving_face))):
         truth = det.detect(frame)
         assert len(reported) == 1 == len(truth)
         assert iou(reported[0]["box"], truth[0].box) > 0.6, f"frame {i}"  # moved 7 px a frame, still on it
         assert reported[0]["track"] == 1
+
+
+def test_frames_wait_for_the_next_search(moving_face):
+    """Frames come back at search passes: the first at once, the next seven with the 9th frame's pass."""
+    pipe = FacePipeline(load_classifier("models/mask_classifier.pt"), detect_every=8)
+    returned = [[i for i, _ in pipe.push(frame, n)] for n, frame in enumerate(moving_face[:10])]
+    assert returned == [[0], [], [], [], [], [], [], [], [1, 2, 3, 4, 5, 6, 7, 8], []]
+    assert [i for i, _ in pipe.flush()] == [9] and pipe.flush() == []
+
+
+def test_a_face_found_late_is_shown_back_to_where_it_appeared(moving_face):
+    """The face enters at frame 3; the search at frame 8 finds it and it is followed back to frame 3."""
+    blank = [np.full_like(moving_face[0], 90)] * 3
+    frames = blank + moving_face[3:10]
+    clf = load_classifier("models/mask_classifier.pt")
+    reported = run(FacePipeline(clf, detect_every=8), frames)
+    assert [len(faces) for faces in reported] == [0, 0, 0, 1, 1, 1, 1, 1, 1, 1]
+    assert len({f["track"] for faces in reported for f in faces}) == 1
+    det = clf.face_detector()
+    for i in range(3, 10):
+        assert iou(reported[i][0]["box"], det.detect(frames[i])[0].box) > 0.6, f"frame {i}"
 
 
 def test_the_rule_counts_faces_by_the_pipeline_detector_cut_off(moving_face):
@@ -66,8 +93,8 @@ def test_the_rule_counts_faces_by_the_pipeline_detector_cut_off(moving_face):
 
     clf = load_classifier("models/mask_classifier.pt")
     for cut, counted in ((0.0, True), (1.01, False)):
-        pipe = FacePipeline(clf, settings=DetectorSettings(count_score=cut), min_hits=1)
-        assert [f["counted"] for f in pipe.process(moving_face[0])] == [counted]
+        pipe = FacePipeline(clf, settings=DetectorSettings(count_score=cut))
+        assert [f["counted"] for f in pipe.push(moving_face[0])[0][1]] == [counted]
 
 
 def test_mirrored_verification_is_mirror_symmetric(moving_face):
