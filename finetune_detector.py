@@ -42,22 +42,25 @@ def parse_args(argv=None):
     g.add_argument("--count_score", type=float, default=0.9, help="the announcement rule counts faces scoring at least this")
     g.add_argument("--stream_verify", action="store_true",
                    help="footage and live streams use the verifier too (when these scenes are frames of your cameras)")
-    g.add_argument("--stream_min_face_size", type=int, default=None,
-                   help="footage and live streams: smallest face proposed (default: the --model's own setting)")
-    g.add_argument("--stream_thresholds", type=float, nargs=3, default=None,
-                   help="footage and live streams: MTCNN thresholds (default: the --model's own setting)")
+    g.add_argument("--stream_min_face_size", type=int, default=20,
+                   help="footage and live streams: smallest face searched for (px of the frame)")
+    g.add_argument("--stream_max_side", type=int, default=0, help="footage and live streams: shrink frames to this first (0: never)")
+    g.add_argument("--stream_thresholds", type=float, nargs=3, default=(0.6, 0.7, 0.7),
+                   help="footage and live streams: MTCNN thresholds")
+    g.add_argument("--stream_min_score", type=float, default=0.85,
+                   help="footage and live streams without the verifier: keep faces of at least this probability")
     return p.parse_args(argv)
 
 
-def stream_settings(opt, ckpt):
-    """Footage and live streams keep the search the model had before (it keeps up with the camera) and,
-    unless --stream_verify, its cut-offs and no verifier: a verifier trained on still scenes rejected
-    a quarter of the walkers clip's faces (measured), so it is used on streams only when asked for."""
-    before = DetectorSettings.from_dict({**(ckpt.get("detector") or {}), **(ckpt.get("stream_detector") or {})})
-    cuts = opt if opt.stream_verify else before
-    return {"min_face_size": opt.stream_min_face_size or before.min_face_size, "pad": before.pad,
-            "thresholds": list(opt.stream_thresholds or before.thresholds), "verify": opt.stream_verify,
-            "min_score": cuts.min_score, "count_score": cuts.count_score}
+def stream_settings(opt):
+    """Footage and live streams: MTCNN's own search on the full frame (its defaults: the smallest face
+    20 px, thresholds 0.6/0.7/0.7), faces of probability >= 0.85 (below it the overhead clip "finds"
+    faces in a parked van), no verifier unless --stream_verify: a verifier trained on still scenes
+    rejected a quarter of the walkers clip's faces (measured)."""
+    cuts = (opt.min_score, opt.count_score) if opt.stream_verify else (opt.stream_min_score, 0.0)
+    return {"min_face_size": opt.stream_min_face_size, "max_side": opt.stream_max_side, "pad": 0.0,
+            "thresholds": list(opt.stream_thresholds), "verify": opt.stream_verify,
+            "min_score": cuts[0], "count_score": cuts[1]}
 
 
 def main(argv=None):
@@ -87,7 +90,7 @@ def main(argv=None):
         print(f"{len(proposed)} scenes, {sum(len(s.boxes) for s, _, _ in proposed)} faces, "
               f"{sum(len(b) for _, _, b in proposed)} proposals ({time.time() - t0:.0f} s)")
         state = finetune(proposed, opt.epochs, opt.lr, opt.seed)
-        ckpt.update(onet=state, detector=settings.to_dict(), stream_detector=stream_settings(opt, ckpt),
+        ckpt.update(onet=state, detector=settings.to_dict(), stream_detector=stream_settings(opt),
                     detector_training={k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(opt).items()})
         clean_partials(output.parent, only=output.name)  # a killed run's half-written model
         write_checkpoint(output, ckpt)

@@ -19,7 +19,7 @@ def test_verifier_is_trained_stored_and_inherited(tmp_path):
     before = MODEL.read_bytes()
     out = tmp_path / "models" / "tuned.pt"
     assert run("finetune_detector.py", "--data_dir", scenes, "--model", MODEL, "--output", out, "--split", "all",
-               "--epochs", "1", "--count_score", "0.8", "--pad", "0.1") == 0
+               "--epochs", "1", "--count_score", "0.8", "--pad", "0.1", "--stream_min_face_size", "24") == 0
     assert MODEL.read_bytes() == before                         # --output: the source model is untouched
     from maskdet.classifier import load_checkpoint, load_classifier
 
@@ -28,11 +28,11 @@ def test_verifier_is_trained_stored_and_inherited(tmp_path):
     trained = ckpt["onet"]["dense6_1.weight"]
     from maskdet.onet import new_onet
     assert not torch.equal(trained, new_onet().state_dict()["dense6_1.weight"])  # it learned something
-    tuned, source = load_classifier(out), load_classifier(MODEL)
+    tuned = load_classifier(out)
     assert tuned.verifier is not None and tuned.detector.pad == 0.1
-    assert tuned.stream_detector.min_face_size == source.stream_detector.min_face_size  # footage keeps its search
-    assert tuned.stream_detector.pad == source.stream_detector.pad
-    assert not tuned.stream_detector.verify and tuned.stream_detector.min_score == source.stream_detector.min_score
+    stream = tuned.stream_detector  # footage: its own search on the full frame, no verifier, its own cut-offs
+    assert (stream.min_face_size, stream.max_side, stream.pad, stream.thresholds) == (24, 0, 0.0, (0.6, 0.7, 0.7))
+    assert not stream.verify and (stream.min_score, stream.count_score) == (0.85, 0.0)
     # retraining the classifier from this model keeps its verifier
     assert run("extract_faces.py", "--data_dir", scenes, "--output_dir", tmp_path / "crops", "--test_percent", "0") == 0
     assert run("train_mask_detection_model.py", "--init_from", out, "--epochs", "0", "--data_dir", tmp_path / "crops",
