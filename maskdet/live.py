@@ -1,6 +1,7 @@
 """test.py --source: frames processed as they arrive from a file, camera or network stream."""
 import json
 import queue
+import signal
 import threading
 import time
 from pathlib import Path
@@ -129,17 +130,20 @@ def run_live(opt, clf):
             if writer:
                 writer.write(frame)
 
+    interrupted = threading.Event()
+    previous = _on_ctrl_c(lambda *_: interrupted.set())
     reader.start()
     try:
-        while (frame := reader.frames.get()) is not None:
+        while (frame := _next_frame(reader, interrupted)) is not None:
             n += 1
             keep(proc.push(n, f"{n:06d}", frame))
             if opt.max_frames and n >= opt.max_frames:
                 break
-        keep(proc.flush())
-    except KeyboardInterrupt:
-        print("interrupted: closing outputs")
+        if interrupted.is_set():
+            print("interrupted: closing outputs")
+        keep(proc.flush())  # the frames still waiting for a search pass
     finally:
+        _on_ctrl_c(previous)
         reader.stop.set()
         if writer:
             writer.close()
@@ -148,6 +152,24 @@ def run_live(opt, clf):
     print(closing_line(n, faces, ann, 0, time.time() - t0, opt.log or "(no log)")
           + f"; {reader.dropped} frames dropped, {reader.reconnects} reconnects")
     return 0 if n else 1
+
+
+def _on_ctrl_c(handler):
+    """Install the signal `handler` for Ctrl-C when this is the main thread; return the one it replaced.
+    Ctrl-C then ends the stream between two frames, so the log and the video hold the same frames."""
+    if threading.current_thread() is not threading.main_thread() or handler is None:
+        return None
+    return signal.signal(signal.SIGINT, handler)
+
+
+def _next_frame(reader, interrupted):
+    """The reader's next frame; None at the end of the source or after Ctrl-C."""
+    while not interrupted.is_set():
+        try:
+            return reader.frames.get(timeout=0.2)
+        except queue.Empty:
+            continue
+    return None
 
 
 def open_log(path):

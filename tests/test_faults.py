@@ -379,6 +379,26 @@ def test_live_killed_then_rerun(tmp_path):
     assert not list(video.parent.glob(".*part*"))
 
 
+def test_live_interrupted_between_two_frames(tmp_path):
+    """Ctrl-C ends the stream between two frames: every frame read is logged and encoded, none half
+    (with Ctrl-C raised inside the loop, a frame could be logged and not encoded: 24 lines, 23 frames)."""
+    src = write_video(tmp_path / "clip.avi", n=400, size=(320, 240))
+    log, video = tmp_path / "live" / "log.jsonl", tmp_path / "live" / "annotated.mp4"
+    proc = subprocess.Popen([sys.executable, ROOT / "test.py", "--source", src, "--log", log, "--save_video", video,
+                             "--no_speech"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    end = time.time() + 60
+    while proc.poll() is None and not (log.is_file() and len(log.read_text().splitlines()) >= 21) and time.time() < end:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    out = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 0 and "interrupted: closing outputs" in out
+    read = int(out.strip().splitlines()[-1].split(" frames,")[0].replace(",", ""))   # the closing line
+    lines = log.read_text().splitlines()
+    assert [json.loads(x)["index"] for x in lines] == list(range(1, len(lines) + 1))
+    assert len(lines) == read < 400
+    assert probe(video)["frames"] == len(lines)
+
+
 @pytest.mark.parametrize("meta", ['{"fps": "abc"}', '{"fps": -5}', '[1, 2]', '{"fps": 10, "times": ["x"]}'])
 def test_wrong_meta_json_is_one_line(tmp_path, capsys, meta):
     write_video(tmp_path / "raw" / "clip.avi", n=4)
