@@ -51,7 +51,6 @@ class FrameProcessor:
         return {"frame": name, "index": index, "time": t, "faces": faces, "correctly_masked": correct,
                 "total": total, "ratio": round(correct / total, 3) if total else None, "announce": fire}, bgr
 
-
     def _watch_drift(self, faces, t):
         """Warn once when recent faces look unlike the training data: time to annotate again."""
         self.drift.update(faces)
