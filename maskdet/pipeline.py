@@ -1,5 +1,6 @@
 """Per-frame work: detect faces (every k-th frame), track them in between, classify with votes per track."""
 import ctypes
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,6 +14,7 @@ FOLLOW_THRESHOLD = 0.2  # O-Net probability that keeps a followed face alive (0.
 M_MMAP_THRESHOLD, BIG_BLOCK = -3, 16 * 2**20  # glibc's mallopt parameter; blocks this large bypass the heap
 
 
+@functools.cache
 def _libc():
     """glibc, or None (another C library: its allocator is left alone)."""
     try:
