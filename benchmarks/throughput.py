@@ -1,6 +1,7 @@
 """Throughput on one clip: decode only (the ceiling), the naive loop (MTCNN at its defaults on every
 full frame, then the classifier) and the project's footage path (as test.py --source runs it:
-detect every k-th frame on a shrunk frame, track, classify, draw, encode H.264).
+search every k-th frame, follow faces in between and back through the frames that waited for the
+search, classify, draw, encode H.264).
 
     python benchmarks/throughput.py ../shared/data/footage/walkers_unmasked_1080p.mp4 --json reports/bench_1080p.json
     python benchmarks/throughput.py CLIP --resize 1280x720 --json reports/bench_720p.json
