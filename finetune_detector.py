@@ -1,6 +1,6 @@
-"""README step: finetune the face detector on annotated camera scenes (Pascal VOC).
+"""README step 10: finetune the face detector on annotated camera scenes (Pascal VOC).
 
-    python finetune_detector.py --data_dir ../shared/data/scenes_dev --model models/mask_classifier.pt
+    python finetune_detector.py --data_dir ../shared/data/scenes_dev    # models/mask_classifier.pt -> models/mask_classifier_new.pt
 
 MTCNN's pretrained stages propose faces at loose thresholds; its last stage (O-Net) is finetuned on
 those proposals of the training split (split by image, as extract_faces.py splits them) to become
@@ -18,15 +18,16 @@ import torch
 from maskdet import InputError, layout
 from maskdet.classifier import load_checkpoint, write_checkpoint
 from maskdet.detect import DetectorSettings
-from maskdet.files import clean_partials
+from maskdet.files import clean_partials, copy_file
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data_dir", nargs="+", default=["scenes"],
+    p.add_argument("--data_dir", nargs="+", default=[layout.SCENES],
                    help="Pascal VOC scene folders (images/ + annotations/); several are mixed (new frames with the old)")
     p.add_argument("--model", default=layout.DEFAULT_MODEL, help="model file to add the verifier to")
-    p.add_argument("--output", default="", help="where to write the model (default: over --model)")
+    p.add_argument("--output", default=layout.NEW_MODEL,
+                   help="where to write the model; a file already there is kept as <name>.prev.pt")
     p.add_argument("--split", default="train", choices=("all", "train"), help="scenes trained on (split by image)")
     p.add_argument("--test_percent", type=int, default=40, help="share of images kept for evaluation")
     p.add_argument("--seed", type=int, default=0, help="split and training seed")
@@ -63,11 +64,19 @@ def stream_settings(opt):
             "min_score": cuts[0], "count_score": cuts[1]}
 
 
+def keep_previous(path):
+    """A model already at `path` (the shipped default, say) is not lost: it is copied to <name>.prev.pt first."""
+    if path.is_file():
+        prev = path.with_suffix(".prev.pt")
+        copy_file(path, prev)
+        print(f"note: replacing {path}; the previous file is kept as {prev}")
+
+
 def main(argv=None):
     opt = parse_args(argv)
     print(f"finetune_detector: {vars(opt)}")
     torch.set_num_threads(opt.threads)
-    t0, output = time.time(), Path(opt.output or opt.model)
+    t0, output = time.time(), Path(opt.output)
     try:
         from maskdet.onet import finetune, proposals
         from maskdet.voc import load_scenes
@@ -93,6 +102,7 @@ def main(argv=None):
         ckpt.update(onet=state, detector=settings.to_dict(), stream_detector=stream_settings(opt),
                     detector_training={k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(opt).items()})
         clean_partials(output.parent, only=output.name)  # a killed run's half-written model
+        keep_previous(output)
         write_checkpoint(output, ckpt)
     except InputError as e:
         print(f"error: {e}")

@@ -9,9 +9,9 @@ from pathlib import Path
 import cv2
 
 from maskdet import InputError
-from maskdet.announce import announcer_from
+from maskdet.announce import announcer_from, speaker_from
 from maskdet.files import clean_partials, make_parent
-from maskdet.footage import FrameProcessor, closing_line, speaker_for
+from maskdet.footage import FrameProcessor, closing_line
 from maskdet.pipeline import FacePipeline
 
 QUEUE_SIZE = 8      # frames waiting for the detector; a live source drops the oldest beyond this
@@ -116,7 +116,7 @@ def run_live(opt, clf):
         reader.cap.release()
         raise
     pipe = FacePipeline(clf, detect_every=opt.detect_every or clf.ckpt.get("detect_every", 1))
-    proc = FrameProcessor(pipe, announcer_from(opt), reader.fps, speaker_for(out_dir, not opt.no_speech))
+    proc = FrameProcessor(pipe, announcer_from(opt), reader.fps, speaker_from(opt, out_dir))
     writer, n, faces, ann, t0 = None, 0, 0, 0, time.time()
 
     def keep(done):
