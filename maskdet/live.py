@@ -115,7 +115,7 @@ def run_live(opt, clf):
     except InputError:
         reader.cap.release()
         raise
-    pipe = FacePipeline(clf, detect_every=opt.detect_every or clf.ckpt.get("detect_every", 1))
+    pipe = FacePipeline(clf, detect_every=opt.detect_every or clf.config.detect_every)
     proc = FrameProcessor(pipe, announcer_from(opt), reader.fps, speaker_from(opt, out_dir))
     writer, n, faces, ann, t0 = None, 0, 0, 0, time.time()
 
