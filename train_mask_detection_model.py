@@ -45,6 +45,8 @@ def parse_args(argv=None):
     g.add_argument("--thresholds", type=float, nargs=3, default=None, help="MTCNN P-, R-, O-Net thresholds")
     g.add_argument("--min_score", type=float, default=None, help="drop faces with a lower final probability")
     g.add_argument("--detect_every", type=int, default=None, help="footage: detect every k-th frame, track in between")
+    g.add_argument("--unsure_below", type=float, default=None,
+                   help="a face whose class probability is lower is shown as unsure and not counted by the rule")
     return p.parse_args(argv)
 
 
@@ -107,11 +109,11 @@ def build(args):
 
 
 def with_flags(config, args):
-    """The configuration with the still-image detector settings and detect_every the flags give."""
+    """The configuration with the still-image detector settings, detect_every and unsure_below the flags give."""
     detector = {k: getattr(args, k) for k in ("min_face_size", "max_side", "thresholds", "min_score")
                 if getattr(args, k) is not None}
-    every = {"detect_every": args.detect_every} if args.detect_every is not None else {}
-    return config.merged(detector=detector, **every)
+    kept = {k: getattr(args, k) for k in ("detect_every", "unsure_below") if getattr(args, k) is not None}
+    return config.merged(detector=detector, **kept)
 
 
 def main(argv=None):

@@ -41,6 +41,7 @@ class Classifier:
         self.classes = list(self.config.classes)
         self.input_size = int(self.config.input_size)
         self.margin = float(self.config.crop_margin)
+        self.unsure_below = float(self.config.unsure_below)
         self.detector, self.stream_detector = self.config.detector, self.config.stream_detector
         self.net = Net(len(self.classes), **self.config.model_args)
         self.net.load_state_dict(ckpt["model"])
@@ -75,6 +76,11 @@ class Classifier:
         probs = ((torch.softmax(self.net(x), 1) + torch.softmax(self.net(x.flip(3)), 1)) / 2).numpy()
         idx = probs.argmax(1)
         return [self.classes[i] for i in idx], [float(probs[j, i]) for j, i in enumerate(idx)], probs
+
+    def is_sure(self, score):
+        """Whether a class probability is high enough to count the face; below it the face is shown as
+        unsure and the announcement rule leaves it out (a guess must not make the camera speak)."""
+        return score >= self.unsure_below
 
     def crop(self, rgb, box):
         """The crop of a face box exactly as training saw it (square, margin, clipped)."""

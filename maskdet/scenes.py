@@ -25,13 +25,14 @@ def scene_images(scenes, desc):
 
 def predict_scenes(scenes, clf, settings=None):
     """[(scene, predicted boxes, labels, scores, counted)] with the model's detector settings (or
-    `settings`); `counted`: which faces the announcement rule counts."""
+    `settings`); `counted`: which faces the announcement rule counts (detected surely, classified surely)."""
     detector = clf.face_detector(settings)
     out = []
     for s, rgb in scene_images(scenes, "scenes"):
         faces = detector.detect(rgb)
         labels, scores, _ = clf.predict_faces(rgb, faces)
-        out.append((s, [f.box for f in faces], labels, scores, [detector.counts(f) for f in faces]))
+        out.append((s, [f.box for f in faces], labels, scores,
+                    [detector.counts(f) and clf.is_sure(p) for f, p in zip(faces, scores)]))
     return out
 
 
