@@ -11,15 +11,23 @@ from conftest import ROOT, run, save_rgb, write_video
 from maskdet.video import H264Writer, probe
 
 
-def _ffmpeg_children():
-    """Pids of the ffmpeg processes this process started."""
+def _encoders_of(path):
+    """Pids of the ffmpeg processes this process started that write (the temporary file of) `path`."""
     pids = set()
     for task in os.listdir("/proc/self/task"):
         try:
             pids |= {int(p) for p in open(f"/proc/self/task/{task}/children").read().split()}
         except OSError:
             pass
-    return [p for p in pids if open(f"/proc/{p}/comm").read().startswith("ffmpeg")]
+    part = f"{path.parent}/.{path.stem}."
+    return [p for p in pids if part in _cmdline(p)]
+
+
+def _cmdline(pid):
+    try:
+        return open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
+    except OSError:                      # ended meanwhile
+        return ""
 
 
 def _kill_and_wait(pid):
@@ -37,7 +45,7 @@ def encoder_dies(monkeypatch):
 
     def write(self, bgr):
         if self.count == 3 and not killed:
-            pids = _ffmpeg_children()
+            pids = _encoders_of(self.path)
             assert len(pids) == 1
             _kill_and_wait(pids[0])
             killed.append(pids[0])
