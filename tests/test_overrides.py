@@ -67,7 +67,7 @@ def test_min_face_size_overrides_the_stills_detector_too(scene, tmp_path):
 
 
 def test_detect_every_sets_how_often_the_full_search_runs(scene, tmp_path, monkeypatch):
-    """12 frames: the search runs on frames 1, 1+k, 1+2k ...; the model's own k is 8."""
+    """9 frames: the search runs on frames 1, 1+k, 1+2k ...; the model's own k is 8."""
     from maskdet.detect import FaceDetector
 
     calls, real = [], FaceDetector.detect
@@ -77,8 +77,8 @@ def test_detect_every_sets_how_often_the_full_search_runs(scene, tmp_path, monke
         return real(self, rgb, *args, **kwargs)
 
     monkeypatch.setattr(FaceDetector, "detect", counting)
-    for flags, searches in (((), 2), (("--detect_every", "3"), 4), (("--detect_every", "1"), 12)):
+    for flags, searches in (((), 2), (("--detect_every", "3"), 3), (("--detect_every", "1"), 9)):
         calls.clear()
-        log = _live(scene[0], tmp_path, *flags)
+        log = _live(scene[0], tmp_path, "--max_frames", "9", *flags)
         assert len(calls) == searches, flags
-        assert [len(r["faces"]) for r in log] == [1] * 12                     # followed in between
+        assert [len(r["faces"]) for r in log] == [1] * 9                      # followed in between
