@@ -15,7 +15,8 @@ PASTE = (100, 40, 220, 184)         # the portrait in a 320x240 frame: a face of
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory, portraits):
-    """A 12-frame clip and a one-image VOC scene of the same frame; the face's true box in frame pixels."""
+    """A 12-frame clip, a 9-frame frames folder and a one-image VOC scene, all of the same frame; the
+    face's true box in frame pixels."""
     root = tmp_path_factory.mktemp("overrides")
     x1, y1, x2, y2 = PASTE
     frame = np.full((240, 320, 3), 90, np.uint8)
@@ -28,6 +29,8 @@ def scene(tmp_path_factory, portraits):
         w.write(bgr)
     w.release()
     save_rgb(root / "scenes" / "images" / "a.jpg", frame)
+    for i in range(9):
+        save_rgb(root / "frames" / "cam" / f"frame_{i + 1:06d}.jpg", frame)
     b = [round(v) for v in truth]
     (root / "scenes" / "annotations").mkdir()
     (root / "scenes" / "annotations" / "a.xml").write_text(
@@ -82,3 +85,7 @@ def test_detect_every_sets_how_often_the_full_search_runs(scene, tmp_path, monke
         log = _live(scene[0], tmp_path, "--max_frames", "9", *flags)
         assert len(calls) == searches, flags
         assert [len(r["faces"]) for r in log] == [1] * 9                      # followed in between
+    calls.clear()                                                             # the frames-folder path too
+    assert run("test.py", "--data_dir", scene[0] / "frames", "--output_dir", tmp_path / "out", "--no_speech",
+               "--model", MODEL, "--detect_every", "3") == 0
+    assert len(calls) == 3
