@@ -54,7 +54,7 @@ def test_throughput_smoke(clip, tmp_path, capsys):
     assert r["fraction_of_decode"] < 1 and r["naive_fps"] < r["decode_fps"]  # both decode the frames, and more
     own_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the benchmark ran in this process
     # the kernel's peak and current counts are each read approximately (per-CPU counters): a page batch apart
-    assert 50 < r["end_rss_mb"] <= r["peak_rss_mb"] + 1 and r["peak_rss_mb"] <= own_peak
+    assert 50 < r["end_rss_mb"] <= r["peak_rss_mb"] + 1 and r["peak_rss_mb"] <= own_peak + 1
     printed = capsys.readouterr().out
     assert f"frames: {r['frames']}" in printed and "recall_vs_naive" in printed
 

@@ -21,7 +21,7 @@ def tuned(tmp_path_factory, portraits):
     (root / "scenes" / "annotations").mkdir()
     (root / "scenes" / "annotations" / "a.xml").write_text(   # her face, read by eye (see test_detect_mapping)
         "<annotation><filename>a.jpg</filename><size><width>320</width><height>240</height></size><object>"
-        "<name>without_mask</name><bndbox><xmin>140</xmin><ymin>68</ymin><xmax>184</xmax><ymax>120</ymax>"
+        "<name>without_mask</name><bndbox><xmin>140</xmin><ymin>74</ymin><xmax>184</xmax><ymax>120</ymax>"
         "</bndbox></object></annotation>")
     models = {"on": root / "on.pt", "off": MODEL}
     assert run("finetune_detector.py", "--data_dir", root / "scenes", "--model", MODEL, "--output", models["on"],
