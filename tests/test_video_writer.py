@@ -31,9 +31,15 @@ def _cmdline(pid):
 
 
 def _kill_and_wait(pid):
+    """SIGKILL `pid` and return once it is dead (a zombie, or already reaped by the writer's side)."""
     os.kill(pid, signal.SIGKILL)
     deadline = time.time() + 10
-    while open(f"/proc/{pid}/stat").read().split(") ")[1][0] != "Z":   # dead, not yet reaped
+    while True:
+        try:
+            if open(f"/proc/{pid}/stat").read().split(") ")[1][0] == "Z":
+                return
+        except OSError:
+            return
         assert time.time() < deadline
         time.sleep(0.01)
 
