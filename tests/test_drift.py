@@ -42,12 +42,14 @@ def test_statistics_by_hand_and_both_ways_to_drift():
 @pytest.fixture(scope="module")
 def drifting_model(tmp_path_factory):
     """The shipped model with a training reference no real face can match (mean confidence 2.0)."""
-    from maskdet.classifier import load_checkpoint, write_checkpoint
+    from maskdet.classifier import load_checkpoint, write_model
+    from maskdet.config import ModelConfig
 
     ckpt = load_checkpoint(MODEL)
-    ckpt["data"] = {**ckpt.get("data", {}), "drift_reference": {"confidence_mean": 2.0, "small_face_share": 0.0}}
+    config = ModelConfig.from_checkpoint(ckpt)
+    config = config.merged(data={**config.data, "drift_reference": {"confidence_mean": 2.0, "small_face_share": 0.0}})
     path = tmp_path_factory.mktemp("model") / "drifting.pt"
-    write_checkpoint(path, ckpt)
+    write_model(path, ckpt["model"], config, onet=ckpt.get("onet"))
     return path
 
 

@@ -31,12 +31,13 @@ def tuned(tmp_path_factory, portraits):
 
 def _sceptic_copy(path, tmp_dir):
     """The same model with a verifier that calls everything background."""
-    from maskdet.classifier import load_checkpoint, write_checkpoint
+    from maskdet.classifier import load_checkpoint, write_model
+    from maskdet.config import ModelConfig
 
     ckpt = load_checkpoint(path)
-    ckpt["onet"]["dense6_1.bias"] = torch.tensor([20.0, -20.0])
+    onet = dict(ckpt["onet"], **{"dense6_1.bias": torch.tensor([20.0, -20.0])})
     out = tmp_dir / f"sceptic_{path.name}"
-    write_checkpoint(out, ckpt)
+    write_model(out, ckpt["model"], ModelConfig.from_checkpoint(ckpt), onet=onet)
     return out
 
 
