@@ -26,7 +26,7 @@ def parse_args(argv=None):
     p.add_argument("--log", default=None, help="live only: JSON Lines log of every frame")
     p.add_argument("--save_video", default=None, help="live only: write the annotated video here (H.264 MP4)")
     p.add_argument("--detect_every", type=int, default=None, help="detect every k-th frame, track in between (default: model's)")
-    p.add_argument("--min_face_size", type=int, default=None, help="override the model's smallest face (px)")
+    p.add_argument("--min_face_size", type=int, default=None, help="override the smallest face the search starts from (px; a box can come out somewhat smaller)")
     p.add_argument("--class_map", default="", help="VOC only: extra name=class pairs")
     p.add_argument("--split", default="all", choices=("all", "train", "test"), help="VOC only: which images (split by image)")
     p.add_argument("--test_percent", type=int, default=40, help="VOC only: share of images in the test split")
