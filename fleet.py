@@ -96,6 +96,11 @@ def ray_session(opt):
                          f"({str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__})") from None
     started = time.time() - t0
     nodes = [n for n in ray.nodes() if n["Alive"]]
+    biggest = max((n["Resources"].get("CPU", 0) for n in nodes), default=0)
+    if biggest < opt.cpus_per_worker:
+        ray.shutdown()
+        raise InputError(f"ray: no node has {opt.cpus_per_worker} CPUs for a stream (largest: {biggest:.0f}); "
+                         f"give --cpus_per_worker {max(1, int(biggest))}")
     print(f"ray: {'joined ' + opt.address if opt.address else 'local'} at {ray.get_runtime_context().gcs_address}, "
           f"{ray.cluster_resources().get('CPU', 0):.0f} CPUs on {len(nodes)} nodes, started in {started:.1f} s")
     try:

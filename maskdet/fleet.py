@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import threading
+import time
 from pathlib import Path
 
 from maskdet import InputError
@@ -189,8 +190,10 @@ def _worker(stats):
         node = ray.get_runtime_context().get_node_id()
     except Exception:  # noqa: BLE001 - outside Ray (a direct call)
         node = None
+    end = time.time()
     return {"node": node, "host": socket.gethostname(), "pid": os.getpid(), "seconds": round(stats["seconds"], 2),
-            "frames_per_s": round(stats["frames"] / max(stats["seconds"], 1e-9), 2)}
+            "frames_per_s": round(stats["frames"] / max(stats["seconds"], 1e-9), 2),
+            "started": round(end - stats["seconds"], 2), "finished": round(end, 2)}
 
 
 def _message(opt):
