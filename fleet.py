@@ -77,7 +77,8 @@ def check_inputs(opt):
 @contextmanager
 def ray_session(opt):
     """Ray for this run: joined with --address, else started here on 127.0.0.1 with no dashboard and
-    stopped at the end. Yields the seconds it took to start."""
+    stopped at the end (address="local": a new instance even when another Ray runs on this machine).
+    Yields the seconds it took to start."""
     if not opt.address:
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray then binds its ports to 127.0.0.1 only
     import ray
@@ -89,7 +90,7 @@ def ray_session(opt):
         if opt.address:
             ray.init(address=opt.address, **common)
         else:
-            ray.init(num_cpus=opt.workers * opt.cpus_per_worker, include_dashboard=opt.dashboard, dashboard_host="127.0.0.1",
+            ray.init(address="local", num_cpus=opt.workers * opt.cpus_per_worker, include_dashboard=opt.dashboard, dashboard_host="127.0.0.1",
                      _node_ip_address="127.0.0.1", object_store_memory=200 * 2**20, **common)
     except Exception as e:  # noqa: BLE001 - unreachable cluster, bad token: one line, not a traceback
         raise InputError(f"ray: cannot {'join ' + opt.address if opt.address else 'start'} "
