@@ -160,13 +160,18 @@ def _run_tasks(opt, out, todo):
     task = ray.remote(max_retries=RETRIES)(process_video).options(num_cpus=opt.cpus_per_worker, memory=WORKER_MEMORY)
     pending = {task.remote(str(video), str(out / name), opt): name for name, video in todo}
     results, webhook = [], _webhook(opt)
-    while pending:
-        done, _ = ray.wait(list(pending), num_returns=1)
-        name = pending.pop(done[0])
-        results.append(_result(done[0], name))
-        _report(results[-1], out, webhook)
-    if webhook:
-        webhook.close()
+    try:
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            name = pending.pop(done[0])
+            results.append(_result(done[0], name))
+            _report(results[-1], out, webhook)
+    except KeyboardInterrupt:  # unfinished videos leave only temporary files: the next run redoes them
+        print(f"interrupted: {len(pending)} videos unfinished, a re-run finishes them")
+        results += [{"name": name, "failed": "interrupted"} for name in pending.values()]
+    finally:
+        if webhook:
+            webhook.close()
     return results
 
 

@@ -5,6 +5,7 @@ tracker and rule; only the sinks differ. A stream's state (tracker, rule) never 
 """
 import functools
 import importlib.util
+import json
 import os
 import shutil
 import socket
@@ -132,7 +133,6 @@ def resume_log(path):
         with open(path, "r+b") as f:
             f.truncate(len(whole))
     lines = whole.splitlines()
-    import json
     return int(json.loads(lines[-1]).get("index", len(lines))) if lines else 0
 
 
@@ -211,8 +211,6 @@ def merge_events(out_root):
     A backlog video's events file appears only when the video is done and a retry rewrites it whole, so
     the merged file never holds an event twice; rebuilding (rather than appending) keeps that true
     across re-runs and --overwrite. Returns the number of events."""
-    import json
-
     from maskdet.files import write_text
 
     out_root = Path(out_root)
@@ -251,7 +249,5 @@ def read_cameras(path):
 
 def stream_events(folder):
     """The events of one stream folder, in order."""
-    import json
-
     path = Path(folder) / "events.jsonl"
     return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.is_file() else []
