@@ -81,6 +81,7 @@ def ray_session(opt):
     Yields the seconds it took to start."""
     if not opt.address:
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray then binds its ports to 127.0.0.1 only
+        os.environ.setdefault("RAY_worker_niceness", "0")  # Ray's default, 15, lets any other process starve a camera
     import ray
 
     t0 = time.time()
@@ -162,10 +163,9 @@ def _run_tasks(opt, out, todo):
     results, webhook = [], _webhook(opt)
     try:
         while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            name = pending.pop(done[0])
-            results.append(_result(done[0], name))
-            _report(results[-1], out, webhook)
+            for ref in ray.wait(list(pending), num_returns=1, timeout=1.0)[0]:  # a timeout: Ctrl-C is seen
+                results.append(_result(ref, pending.pop(ref)))
+                _report(results[-1], out, webhook)
     except KeyboardInterrupt:  # unfinished videos leave only temporary files: the next run redoes them
         print(f"interrupted: {len(pending)} videos unfinished, a re-run finishes them")
         results += [{"name": name, "failed": "interrupted"} for name in pending.values()]
