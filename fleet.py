@@ -27,11 +27,11 @@ ROOT = Path(__file__).resolve().parent
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data_dir", default=None, help="backlog: a folder of videos (or one video)")
-    p.add_argument("--cameras", default=None, help="live: a file with one `NAME SOURCE` a line (camera index, rtsp:// / http:// URL, file)")
+    p.add_argument("--cameras", default=None, help="live: a file, `NAME SOURCE` a line (camera index, URL, file)")
     p.add_argument("--output_dir", default="fleet_out", help="OUT/<name>/ per stream, OUT/events.jsonl, OUT/index.html")
     p.add_argument("--address", default=None, help="join this Ray cluster (HEAD_IP:6379) instead of starting one here")
-    p.add_argument("--workers", type=int, default=None, help="local Ray: streams at once (default: one per 2 CPUs, at least 1)")
-    p.add_argument("--cpus_per_worker", type=int, default=None, help="CPUs (torch threads) per stream (default: local CPUs / workers; 2 on a cluster)")
+    p.add_argument("--workers", type=int, default=None, help="local Ray: streams at once (default: one per CPU)")
+    p.add_argument("--cpus_per_worker", type=int, default=None, help="CPUs (torch threads) a stream (default: local CPUs / workers; cluster: video 1, camera 2)")
     p.add_argument("--dashboard", action="store_true", help="local Ray: start Ray's dashboard on 127.0.0.1:8265")
     p.add_argument("--model", default=layout.DEFAULT_MODEL, help="model file (on every node)")
     p.add_argument("--detect_every", type=int, default=None, help="detect every k-th frame, track in between (default: model's)")
@@ -70,8 +70,8 @@ def check_inputs(opt):
     if opt.workers is not None and opt.workers < 1:
         raise InputError(f"--workers {opt.workers}: must be at least 1")
     cpus = os.cpu_count() or 1
-    opt.workers = opt.workers or max(1, cpus // 2)
-    opt.cpus_per_worker = opt.cpus_per_worker or (2 if opt.address else max(1, cpus // opt.workers))
+    opt.workers = opt.workers or cpus  # one single-threaded stream per core: measured fastest (docs/scale_out.md)
+    opt.cpus_per_worker = opt.cpus_per_worker or (max(1, cpus // opt.workers) if not opt.address else 2 if opt.cameras else 1)
 
 
 @contextmanager
@@ -91,8 +91,8 @@ def ray_session(opt):
         if opt.address:
             ray.init(address=opt.address, **common)
         else:
-            ray.init(address="local", num_cpus=opt.workers * opt.cpus_per_worker, include_dashboard=opt.dashboard, dashboard_host="127.0.0.1",
-                     _node_ip_address="127.0.0.1", object_store_memory=200 * 2**20, **common)
+            ray.init(address="local", num_cpus=opt.workers * opt.cpus_per_worker, include_dashboard=opt.dashboard,
+                     dashboard_host="127.0.0.1", _node_ip_address="127.0.0.1", object_store_memory=200 * 2**20, **common)
     except Exception as e:  # noqa: BLE001 - unreachable cluster, bad token: one line, not a traceback
         raise InputError(f"ray: cannot {'join ' + opt.address if opt.address else 'start'} "
                          f"({str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__})") from None
@@ -214,6 +214,9 @@ def run_cameras(opt, out):
     from maskdet.fleet import read_cameras
 
     cameras = read_cameras(opt.cameras)
+    if not opt.address and len(cameras) > opt.workers:  # all cameras run at once; a live one drops what it cannot keep up with
+        print(f"note: {len(cameras)} cameras on {os.cpu_count()} CPUs: each gets less than a core (docs/scale_out.md: sizing)")
+        opt.workers, opt.cpus_per_worker = len(cameras), 1
     if opt.overwrite:
         for name, _ in cameras:
             shutil.rmtree(out / name, ignore_errors=True)
