@@ -11,22 +11,24 @@ import threading
 import time
 
 import pytest
+import torch
 
 from conftest import ROOT, SHARED, needs_shared, run, write_video
 from maskdet.video import probe
 
 WALKERS = SHARED / "footage" / "walkers_unmasked_1080p.mp4"
+FRAMES = 32  # the rule fires at 1.0 s (frame 26); frames wait at most 7 for the next search
 
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
-    """The first 40 frames of the walkers clip at 960x540 (25 fps): six unmasked people, the rule fires at 1.0 s."""
+    """The first 32 frames of the walkers clip at 960x540 (25 fps): six unmasked people, the rule fires at 1.0 s."""
     import cv2
 
     path = tmp_path_factory.mktemp("clips") / "walk.mp4"
     cap = cv2.VideoCapture(str(WALKERS))
     w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (960, 540))
-    for _ in range(40):
+    for _ in range(FRAMES):
         ok, frame = cap.read()
         w.write(cv2.resize(frame, (960, 540)))
     w.release()
@@ -60,6 +62,26 @@ def _whole(folder, frames):
     return summary, events
 
 
+def _receiver(answers):
+    """A loopback webhook receiver answering with `answers` (HTTP codes, then 200); (server, [(body, auth)])."""
+    got = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            got.append((body, self.headers.get("Authorization")))
+            self.send_response(answers.pop(0) if answers else 200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    server.url = f"127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, got
+
+
 @needs_shared
 def test_backlog_on_local_ray_matches_test_py(clip, tmp_path, capsys):
     """Embedded local Ray (127.0.0.1, no dashboard): outputs whole, announcements as test.py --source's,
@@ -68,20 +90,32 @@ def test_backlog_on_local_ray_matches_test_py(clip, tmp_path, capsys):
     videos.mkdir()
     (videos / "walk.mp4").symlink_to(clip)
     (videos / "broken.mp4").write_text("not a video")
-    cmd = [sys.executable, str(ROOT / "fleet.py"), "--data_dir", videos, "--output_dir", out, "--workers", "1", "--no_snapshots",
+    cmd = [sys.executable, str(ROOT / "fleet.py"), "--data_dir", videos, "--output_dir", out, "--workers", "1", "--cpus_per_worker", "1", "--no_snapshots",
            "--model", ROOT / "models" / "mask_classifier.pt"]
     p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "ray: local at 127.0.0.1:" in p.stdout and "skipped: " in p.stdout and "broken.mp4" in p.stdout
     assert "Traceback" not in p.stdout + p.stderr
-    summary, events = _whole(out / "walk", 40)
-    assert (summary["frames"], summary["processed_by"]["host"]) == (40, os.uname().nodename)
+    summary, events = _whole(out / "walk", FRAMES)
+    assert (summary["frames"], summary["processed_by"]["host"]) == (FRAMES, os.uname().nodename)
     assert events[0]["snapshot"] is None and not (out / "walk" / "snapshots").exists()
 
-    log = tmp_path / "test_py.jsonl"
-    assert run("test.py", "--source", clip, "--log", log, "--no_speech") == 0
+    log, alerts = tmp_path / "test_py.jsonl", tmp_path / "alerts" / "events.jsonl"
+    server, got = _receiver([])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)             # as the worker ran (the same results; faster on a loaded machine)
+    try:                                 # test.py --source: the reference, and its events, snapshot and webhook
+        assert run("test.py", "--source", clip, "--log", log, "--no_speech", "--events", alerts,
+                   "--webhook", f"http://{server.url}/hooks/s3cret") == 0
+    finally:
+        server.shutdown()
+        torch.set_num_threads(threads)
     reference = [json.loads(x) for x in log.read_text().splitlines()]
     assert summary["announcements"] == [r["time"] for r in reference if r["announce"]] == [1.0]
+    alert = json.loads(alerts.read_text())
+    assert (alert["camera"], alert["time"], alert["total"]) == ("walk", 1.0, events[0]["total"])
+    assert (alerts.parent / alert["snapshot"]).read_bytes()[:2] == b"\xff\xd8" and got[0][0]["time"] == 1.0
+    assert "s3cret" not in capsys.readouterr().out
     assert [json.loads(x) for x in (out / "events.jsonl").read_text().splitlines()] == events
 
     page = (out / "index.html").read_text()
@@ -102,7 +136,7 @@ def test_two_nodes_both_take_work(cluster, clip, tmp_path, capsys):
     assert run("fleet.py", "--data_dir", videos, "--output_dir", out, "--address", cluster.address,
                "--cpus_per_worker", "1") == 0
     assert "2 CPUs on 2 nodes" in capsys.readouterr().out
-    nodes = {_whole(out / name, 40)[0]["processed_by"]["node"] for name in ("a", "b")}
+    nodes = {_whole(out / name, FRAMES)[0]["processed_by"]["node"] for name in ("a", "b")}
     assert nodes == {n.node_id for n in cluster.list_all_nodes()}
     assert len((out / "events.jsonl").read_text().splitlines()) == 2
 
@@ -133,7 +167,7 @@ def test_killed_worker_loses_and_duplicates_nothing(cluster, clip, tmp_path):
     code = run("fleet.py", "--data_dir", videos, "--output_dir", out, "--address", cluster.address, "--cpus_per_worker", "1")
     killer.join(5)
     assert killed and code == 0
-    summary, events = _whole(out / "walk", 40)
+    summary, events = _whole(out / "walk", FRAMES)
     assert summary["processed_by"]["pid"] != killed[0] and summary["announcements"] == [1.0]
     assert len(events) == 1 and len((out / "events.jsonl").read_text().splitlines()) == 1
     assert [p.name for p in (out / "walk" / "snapshots").iterdir()] == ["walk_000026.jpg"]
@@ -157,22 +191,9 @@ def test_webhook_retries_and_hides_its_secret(tmp_path, capsys):
     credentials in the URL become a header and the URL's path never reaches the output."""
     from maskdet.alerts import Webhook
 
-    got, answers = [], [500, 200]
-
-    class Receiver(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            got.append((body, self.headers.get("Authorization")))
-            self.send_response(answers.pop(0))
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server, got = _receiver([500, 200])
     try:
-        hook = Webhook(f"http://bot:pw@127.0.0.1:{server.server_address[1]}/services/T0/B0/s3cret", backoff=0.05)
+        hook = Webhook(f"http://bot:pw@{server.url}/services/T0/B0/s3cret", backoff=0.05)
         t0 = time.time()
         hook.post({"camera": "door", "time": 1.0, "correctly_masked": 1, "total": 6, "message": "Mask!"})
         assert time.time() - t0 < 0.05                                      # never blocks detection
