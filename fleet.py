@@ -18,7 +18,7 @@ from pathlib import Path
 
 from maskdet import InputError, layout
 from maskdet.alerts import add_arguments as add_alert_arguments
-from maskdet.alerts import check_url, redact, redacted_options
+from maskdet.alerts import check_url, hide_credentials, redacted_options
 from maskdet.announce import add_arguments as add_announce_arguments
 
 ROOT = Path(__file__).resolve().parent
@@ -237,7 +237,7 @@ def _run_actors(opt, out, cameras):
     actors = {name: actor.options(num_cpus=opt.cpus_per_worker, memory=WORKER_MEMORY).remote(name, src, str(out / name), opt)
               for name, src in cameras}
     for name, src in cameras:
-        print(f"{name}: {redact(src) if '://' in src else src} -> {out / name}")
+        print(f"{name}: {hide_credentials(src)} -> {out / name}")
     pending, results = {a.run.remote(): name for name, a in actors.items()}, []
     try:
         while pending:

@@ -35,6 +35,16 @@ def redact(url):
     return f"{parts.scheme}://{host}{port}{rest}"
 
 
+def hide_credentials(source):
+    """A camera or stream address as it may be printed: user:password@ removed, the rest kept."""
+    if "://" not in source:
+        return source
+    parts = urlsplit(source)
+    if parts.username is None and parts.password is None:
+        return source
+    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]).geturl()
+
+
 def check_url(url):
     """InputError (URL redacted) unless `url` is an http:// or https:// address with a host."""
     from maskdet import InputError
@@ -50,10 +60,12 @@ def check_url(url):
 
 
 def redacted_options(opt):
-    """The parsed flags as a dict for the echo line, the webhook redacted."""
+    """The parsed flags as a dict for the echo line: the webhook redacted, a source without credentials."""
     shown = dict(vars(opt))
     if shown.get("webhook"):
         shown["webhook"] = redact(shown["webhook"])
+    if shown.get("source"):
+        shown["source"] = hide_credentials(shown["source"])
     return shown
 
 

@@ -201,9 +201,9 @@ def _message(opt):
 
 
 def _shown(source):
-    """A source as it may be written down: a stream URL without its credentials or path."""
-    from maskdet.alerts import redact
-    return redact(source) if "://" in source else source
+    """A source as it may be written down: a stream URL without its credentials."""
+    from maskdet.alerts import hide_credentials
+    return hide_credentials(source)
 
 
 def merge_events(out_root):

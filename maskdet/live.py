@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 
 from maskdet import InputError
+from maskdet.alerts import hide_credentials
 from maskdet.announce import MESSAGE, announcer_from
 from maskdet.files import make_parent
 from maskdet.footage import FrameProcessor, closing_line, speaker_for
@@ -48,7 +49,7 @@ class Reader(threading.Thread):
         self.fps, self.dropped, self.reconnects = 25.0, 0, 0
         self.cap = open_source(source, stall_s)
         if self.cap is None:
-            raise InputError(f"{source}: cannot open this source")
+            raise InputError(f"{hide_credentials(source)}: cannot open this source")
         fps = self.cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if fps and 0 < fps < 1000 else 25.0
 
@@ -65,7 +66,7 @@ class Reader(threading.Thread):
                     continue
                 if not is_stream(self.source) or failures >= self.retries:
                     if failures:
-                        print(f"warning: {self.source}: gave up after {failures} reconnection attempts")
+                        print(f"warning: {hide_credentials(self.source)}: gave up after {failures} reconnection attempts")
                     break
                 failures += 1
                 if not self._reconnect(failures):
@@ -99,7 +100,7 @@ class Reader(threading.Thread):
             self.cap.release()
         if self.stop.wait(min(MAX_BACKOFF, 2.0 ** (attempt - 1))):
             return False
-        print(f"reconnecting to {self.source} (attempt {attempt}/{self.retries})")
+        print(f"reconnecting to {hide_credentials(self.source)} (attempt {attempt}/{self.retries})")
         self.cap = open_source(self.source, self.stall_s)
         self.reconnects += self.cap is not None
         return True

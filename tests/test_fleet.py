@@ -217,6 +217,9 @@ def test_cameras_file_mistakes_and_resumed_log(tmp_path, capsys):
     assert run("fleet.py", "--cameras", cams, "--output_dir", tmp_path / "o") == 2
     assert "cams.txt:2: camera name front used twice" in capsys.readouterr().out
     assert run("fleet.py", "--output_dir", tmp_path / "o") == 2
+    from maskdet.alerts import hide_credentials, redact
+    assert hide_credentials("rtsp://admin:pw@10.0.0.2/s1") == "rtsp://10.0.0.2/s1" and hide_credentials("0") == "0"
+    assert redact("https://u:p@hooks.example.com/services/T/B/x?k=1") == "https://hooks.example.com/..."
     log = tmp_path / "log.jsonl"
     log.write_text('{"index": 1}\n{"index": 2}\n{"ind')                      # a worker killed mid-line
     assert resume_log(log) == 2 and log.read_text() == '{"index": 1}\n{"index": 2}\n'
