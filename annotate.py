@@ -1,4 +1,4 @@
-"""README step 8, the annotation loop: pick the frames most worth a person's time, export the
+"""README step 9, the annotation loop: pick the frames most worth a person's time, export the
 model's predictions as pre-annotations, and import the corrected files back.
 
     python annotate.py export --data_dir ../shared/data/unlabelled_scenes --n 20   # -> annotation_queue/
@@ -20,15 +20,11 @@ from tqdm import tqdm
 from maskdet import InputError, layout
 from maskdet.files import clean_partials, copy_file, write_text
 
-QUEUE = "annotation_queue"
-SCENES = "scenes"
-
-
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("action", choices=("export", "import"), help="export pre-annotations, or import corrected ones")
     p.add_argument("--data_dir", default=None, help=f"export: folder of frames (default {layout.FRAMES}); import: the queue")
-    p.add_argument("--output_dir", default=None, help=f"export: the queue (default {QUEUE}); import: scenes (default {SCENES})")
+    p.add_argument("--output_dir", default=None, help=f"export: the queue (default {layout.ANNOTATION_QUEUE}); import: scenes (default {layout.SCENES})")
     p.add_argument("--model", default=layout.DEFAULT_MODEL, help="model that makes the pre-annotations")
     p.add_argument("--n", type=int, default=20, help="export: how many frames to pick")
     p.add_argument("--coco", default=None, help="import: a COCO JSON export instead of the VOC files")
@@ -104,9 +100,9 @@ def import_(opt):
 def main(argv=None):
     opt = parse_args(argv)
     if opt.action == "export":
-        opt.data_dir, opt.output_dir = opt.data_dir or layout.FRAMES, opt.output_dir or QUEUE
+        opt.data_dir, opt.output_dir = opt.data_dir or layout.FRAMES, opt.output_dir or layout.ANNOTATION_QUEUE
     else:
-        opt.data_dir, opt.output_dir = opt.data_dir or QUEUE, opt.output_dir or SCENES
+        opt.data_dir, opt.output_dir = opt.data_dir or layout.ANNOTATION_QUEUE, opt.output_dir or layout.SCENES
     print(f"annotate: {vars(opt)}")
     t0 = time.time()
     try:

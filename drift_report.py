@@ -1,4 +1,4 @@
-"""README step 9: how much finetuning on annotated camera frames gains, in numbers.
+"""README step 11: how much finetuning on annotated camera frames gains, in numbers.
 
     python drift_report.py --data_dir ../shared/data/scenes_dev --split test \
         --models models/mask_classifier_base.pt models/mask_classifier.pt
@@ -26,13 +26,13 @@ ROWS = [("detection recall", ("detection", "recall")), ("detection precision", (
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data_dir", default="scenes", help="Pascal VOC scenes (images/ + annotations/)")
+    p.add_argument("--data_dir", default=layout.SCENES, help="Pascal VOC scenes (images/ + annotations/)")
     p.add_argument("--models", nargs="+", default=[layout.BASE_MODEL, layout.DEFAULT_MODEL], help="models to compare")
     p.add_argument("--split", default="test", choices=("all", "train", "test"), help="which images (split by image)")
     p.add_argument("--test_percent", type=int, default=40, help="share of images in the test split")
     p.add_argument("--seed", type=int, default=0, help="split seed")
     p.add_argument("--class_map", default="", help="extra name=class pairs")
-    p.add_argument("--output_dir", default="reports", help="where the table, chart and JSON go")
+    p.add_argument("--output_dir", default=layout.REPORTS, help="where the table, chart and JSON go")
     return p.parse_args(argv)
 
 
@@ -50,10 +50,6 @@ def evaluate(model, scenes):
 
     clf = load_classifier(model)
     r = scene_report(predict_scenes(scenes, clf))
-    bins = r["detection"]["by_size"]
-    big = [bins[b] for b in ("medium", "large") if bins[b]["count"]]
-    r["detection"]["large_and_medium_recall"] = (sum(b["recall"] * b["count"] for b in big) / sum(b["count"] for b in big)
-                                                 if big else None)
     r.update(model=str(model), detector=clf.detector.to_dict())
     return r
 

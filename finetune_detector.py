@@ -1,6 +1,6 @@
-"""README step: finetune the face detector on annotated camera scenes (Pascal VOC).
+"""README step 10: finetune the face detector on annotated camera scenes (Pascal VOC).
 
-    python finetune_detector.py --data_dir ../shared/data/scenes_dev --model models/mask_classifier.pt
+    python finetune_detector.py --data_dir ../shared/data/scenes_dev    # models/mask_classifier.pt -> models/mask_classifier_new.pt
 
 MTCNN's pretrained stages propose faces at loose thresholds; its last stage (O-Net) is finetuned on
 those proposals of the training split (split by image, as extract_faces.py splits them) to become
@@ -16,17 +16,18 @@ from pathlib import Path
 import torch
 
 from maskdet import InputError, layout
-from maskdet.classifier import load_checkpoint, write_checkpoint
-from maskdet.detect import DetectorSettings
-from maskdet.files import clean_partials
+from maskdet.classifier import load_checkpoint, write_model
+from maskdet.config import ModelConfig
+from maskdet.files import clean_partials, copy_file
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data_dir", nargs="+", default=["scenes"],
+    p.add_argument("--data_dir", nargs="+", default=[layout.SCENES],
                    help="Pascal VOC scene folders (images/ + annotations/); several are mixed (new frames with the old)")
     p.add_argument("--model", default=layout.DEFAULT_MODEL, help="model file to add the verifier to")
-    p.add_argument("--output", default="", help="where to write the model (default: over --model)")
+    p.add_argument("--output", default=layout.NEW_MODEL,
+                   help="where to write the model; a file already there is kept as <name>.prev.pt")
     p.add_argument("--split", default="train", choices=("all", "train"), help="scenes trained on (split by image)")
     p.add_argument("--test_percent", type=int, default=40, help="share of images kept for evaluation")
     p.add_argument("--seed", type=int, default=0, help="split and training seed")
@@ -63,11 +64,19 @@ def stream_settings(opt):
             "min_score": cuts[0], "count_score": cuts[1]}
 
 
+def keep_previous(path):
+    """A model already at `path` (the shipped default, say) is not lost: it is copied to <name>.prev.pt first."""
+    if path.is_file():
+        prev = path.with_suffix(".prev.pt")
+        copy_file(path, prev)
+        print(f"note: replacing {path}; the previous file is kept as {prev}")
+
+
 def main(argv=None):
     opt = parse_args(argv)
     print(f"finetune_detector: {vars(opt)}")
     torch.set_num_threads(opt.threads)
-    t0, output = time.time(), Path(opt.output or opt.model)
+    t0, output = time.time(), Path(opt.output)
     try:
         from maskdet.onet import finetune, proposals
         from maskdet.voc import load_scenes
@@ -81,19 +90,20 @@ def main(argv=None):
             print(f"skipped: {e}")
         if not any(s.boxes for s in scenes):
             raise InputError(f"{', '.join(opt.data_dir)}: no annotated faces in the {opt.split} split of annotations/*.xml")
-        settings = replace(DetectorSettings.from_dict(ckpt.get("detector")), min_face_size=opt.min_face_size,
-                           thresholds=tuple(opt.thresholds), min_score=opt.min_score, count_score=opt.count_score,
-                           pad=opt.pad)
+        config = ModelConfig.from_checkpoint(ckpt)
+        settings = replace(config.detector, min_face_size=opt.min_face_size, thresholds=tuple(opt.thresholds),
+                           min_score=opt.min_score, count_score=opt.count_score, pad=opt.pad)
         proposed = proposals(scenes, replace(settings, min_score=0.0))
         if not proposed:
             raise InputError(f"{', '.join(opt.data_dir)}: none of the annotated images could be read")
         print(f"{len(proposed)} scenes, {sum(len(s.boxes) for s, _, _ in proposed)} faces, "
               f"{sum(len(b) for _, _, b in proposed)} proposals ({time.time() - t0:.0f} s)")
         state = finetune(proposed, opt.epochs, opt.lr, opt.seed)
-        ckpt.update(onet=state, detector=settings.to_dict(), stream_detector=stream_settings(opt),
-                    detector_training={k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(opt).items()})
+        config = config.merged(detector=settings.to_dict(), stream_detector=stream_settings(opt),
+                               detector_training={k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(opt).items()})
         clean_partials(output.parent, only=output.name)  # a killed run's half-written model
-        write_checkpoint(output, ckpt)
+        keep_previous(output)
+        write_model(output, ckpt["model"], config, onet=state)
     except InputError as e:
         print(f"error: {e}")
         return 2

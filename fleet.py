@@ -20,6 +20,7 @@ from maskdet import InputError, layout
 from maskdet.alerts import add_arguments as add_alert_arguments
 from maskdet.alerts import check_url, hide_credentials, redacted_options
 from maskdet.announce import add_arguments as add_announce_arguments
+from maskdet.announce import check_voice
 
 ROOT = Path(__file__).resolve().parent
 
@@ -37,7 +38,6 @@ def parse_args(argv=None):
     p.add_argument("--detect_every", type=int, default=None, help="detect every k-th frame, track in between (default: model's)")
     p.add_argument("--min_face_size", type=int, default=None, help="override the model's smallest face (px)")
     p.add_argument("--overwrite", action="store_true", help="backlog: redo finished videos; cameras: start their folders afresh")
-    p.add_argument("--no_speech", action="store_true", help="cameras: log announcements without speaking")
     p.add_argument("--max_frames", type=int, default=0, help="cameras: stop each after this many frames (0: never)")
     p.add_argument("--stall_timeout", type=float, default=10.0, help="cameras: a network read waiting longer (s) is a dropped stream")
     p.add_argument("--reconnects", type=int, default=5, help="cameras: reconnection attempts before giving up")
@@ -214,6 +214,7 @@ def run_cameras(opt, out):
     from maskdet.fleet import read_cameras
 
     cameras = read_cameras(opt.cameras)
+    check_voice(opt)  # cameras speak at their door (backlog videos never do)
     if not opt.address and len(cameras) > opt.workers:  # all cameras run at once; a live one drops what it cannot keep up with
         print(f"note: {len(cameras)} cameras on {os.cpu_count()} CPUs: each gets less than a core (docs/scale_out.md: sizing)")
         opt.workers, opt.cpus_per_worker = len(cameras), 1

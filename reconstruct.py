@@ -1,4 +1,4 @@
-"""README step 6: put annotated frames back together into H.264 videos.
+"""README step 7: put annotated frames back together into H.264 videos.
 
     python reconstruct.py --data_dir=arlo_footage/output_frames
 

@@ -1,4 +1,4 @@
-"""README step 4: run the detector and classifier.
+"""README steps 4 and 6: run the detector and classifier.
 
     python test.py --data_dir=mask_dataset                       # sanity check on the test split
     python test.py --data_dir=arlo_footage/deconstructed_frames  # annotate footage frames
@@ -15,7 +15,7 @@ from pathlib import Path
 from maskdet import InputError, layout
 from maskdet.alerts import add_arguments as add_alert_arguments
 from maskdet.alerts import redacted_options
-from maskdet.announce import add_arguments as add_announce_arguments
+from maskdet.announce import add_arguments as add_announce_arguments, check_voice
 
 
 def parse_args(argv=None):
@@ -33,7 +33,6 @@ def parse_args(argv=None):
     p.add_argument("--split", default="all", choices=("all", "train", "test"), help="VOC only: which images (split by image)")
     p.add_argument("--test_percent", type=int, default=40, help="VOC only: share of images in the test split")
     p.add_argument("--seed", type=int, default=0, help="VOC only: split seed")
-    p.add_argument("--no_speech", action="store_true", help="log announcements without speaking")
     p.add_argument("--overwrite", action="store_true", help="redo videos already annotated")
     p.add_argument("--max_frames", type=int, default=0, help="live only: stop after this many frames (0: never)")
     p.add_argument("--stall_timeout", type=float, default=10.0, help="live only: a network read waiting longer (s) is a dropped stream")
@@ -49,6 +48,7 @@ def main(argv=None):
     print(f"test: {redacted_options(opt)}")
     t0 = time.time()
     try:
+        check_voice(opt)
         from maskdet.classifier import load_classifier
         clf = load_classifier(opt.model)
         if opt.min_face_size:

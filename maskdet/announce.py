@@ -5,6 +5,8 @@ import threading
 from collections import deque
 from pathlib import Path
 
+from maskdet import InputError
+
 MESSAGE = "Don't forget to wear your mask correctly before going outside!"
 
 
@@ -15,10 +17,12 @@ def is_bad(correct, total, threshold=0.75):
 
 class Announcer:
     """Fires when at least `fraction` of the frames of the last `window` seconds were bad, and the
-    last announcement is more than `cooldown` seconds ago. Times come from the video, never the clock."""
+    last announcement is more than `cooldown` seconds ago. Times come from the video, never the clock.
+    `message` is what is said when it fires."""
 
-    def __init__(self, threshold=0.75, window=1.0, fraction=0.6, cooldown=10.0):
+    def __init__(self, threshold=0.75, window=1.0, fraction=0.6, cooldown=10.0, message=MESSAGE):
         self.threshold, self.window, self.fraction, self.cooldown = threshold, window, fraction, cooldown
+        self.message = message
         self.history = deque()   # (time, bad) of the frames inside the window: bounded by fps x window
         self.start = None
         self.last = None
@@ -38,32 +42,66 @@ class Announcer:
         return False
 
 
+RULE_FLAGS = ("threshold", "window", "fraction", "cooldown", "message", "voice")
+
+
 def add_arguments(p):
-    """The rule's flags, the same in test.py and announce.py."""
+    """The rule's and the speech's flags, the same wherever the rule runs (test.py, fleet.py)."""
     p.add_argument("--threshold", type=float, default=0.75, help="announce when fewer than this share is correctly masked")
     p.add_argument("--window", type=float, default=1.0, help="seconds of frames the decision looks at")
     p.add_argument("--fraction", type=float, default=0.6, help="share of the window's frames that must be bad")
     p.add_argument("--cooldown", type=float, default=10.0, help="seconds before the announcement may repeat")
+    p.add_argument("--message", default=MESSAGE, help="what is said (and logged) when the announcement fires")
+    p.add_argument("--voice", default="en", help="espeak-ng voice, e.g. en, de, es, ko (espeak-ng --voices lists them)")
+    p.add_argument("--no_speech", action="store_true", help="log announcements without speaking")
 
 
 def announcer_from(opt):
     """An Announcer from parsed flags."""
-    return Announcer(opt.threshold, opt.window, opt.fraction, opt.cooldown)
+    return Announcer(opt.threshold, opt.window, opt.fraction, opt.cooldown, opt.message)
+
+
+def rule_from(opt):
+    """The rule's and the speech's settings as a dict, for meta.json and summaries."""
+    return {k: getattr(opt, k) for k in RULE_FLAGS}
+
+
+def speaker_from(opt, out_dir):
+    """The Speaker writing announcement.wav into `out_dir`, or None with --no_speech."""
+    return None if opt.no_speech else Speaker(Path(out_dir) / "announcement.wav", opt.message, opt.voice)
+
+
+def check_voice(opt):
+    """Before any work: InputError when speech is on and the installed engine does not know --voice."""
+    if not opt.no_speech:
+        speaker_from(opt, ".").check_voice()
 
 
 class Speaker:
     """Speaks through espeak-ng into a WAV, then plays it where a sound device exists.
     A missing engine or device is reported once and never stops detection."""
 
-    def __init__(self, wav_path, text=MESSAGE):
-        self.wav, self.text = Path(wav_path), text
+    def __init__(self, wav_path, text=MESSAGE, voice="en"):
+        self.wav, self.text, self.voice = Path(wav_path), text, voice
         self.engine = shutil.which("espeak-ng") or shutil.which("espeak")
         self.player = next((p for p in ("aplay", "paplay", "ffplay") if shutil.which(p)), None)
-        self.warned = False
+        self.warned, self.ready = False, False
+
+    def check_voice(self):
+        """InputError when the installed engine does not know the voice (nothing to check without one)."""
+        if not self.engine:
+            return
+        try:
+            r = subprocess.run([self.engine, "-q", "-v", self.voice, "x"], capture_output=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            return  # a broken engine is reported when it is used, and never stops detection
+        if r.returncode != 0 and b"voice does not exist" in r.stderr + r.stdout:
+            raise InputError(f"--voice {self.voice}: espeak-ng has no such voice (espeak-ng --voices lists them)")
 
     def synthesize(self):
-        """Write the WAV once; return its path, or None when no speech engine is installed."""
-        if self.wav.is_file():
+        """Write this message's WAV (once per Speaker, so a changed message or voice is never stale);
+        return its path, or None when no speech engine works."""
+        if self.ready:
             return self.wav
         if not self.engine:
             self._warn("no speech engine (install espeak-ng): announcements are logged only")
@@ -71,12 +109,14 @@ class Speaker:
         from maskdet.files import atomic_path
         try:
             with atomic_path(self.wav) as tmp:
-                r = subprocess.run([self.engine, "-w", str(tmp), self.text], capture_output=True, text=True, timeout=60)
+                cmd = [self.engine, "-v", self.voice, "-w", str(tmp), self.text]
+                r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
                 if r.returncode != 0:
                     raise OSError(r.stderr.strip()[:100])
         except (OSError, subprocess.SubprocessError) as e:
             self._warn(f"speech engine failed ({e}): announcements are logged only")
             return None
+        self.ready = True
         return self.wav
 
     def say(self, background=True):

@@ -14,9 +14,8 @@ import time
 from pathlib import Path
 
 from maskdet import InputError
-from maskdet.announce import MESSAGE, announcer_from
+from maskdet.announce import announcer_from, rule_from, speaker_from
 from maskdet.files import clean_partials, write_json
-from maskdet.footage import read_jsonl, speaker_for
 
 ROOT = Path(__file__).resolve().parents[1]
 RETRIES = 3          # Ray re-runs a video (or restarts a camera) this often after its worker dies
@@ -49,7 +48,7 @@ def process_video(video, out, opt):
 
     def sinks(fps):
         return [LogSink(out / "log.jsonl", "atomic"), VideoSink(out / "annotated.mp4", fps, keep_partial=False),
-                EventSink(out / "events.jsonl", out.name, snapshots, root=out.parent, message=_message(opt), mode="atomic")]
+                EventSink(out / "events.jsonl", out.name, snapshots, root=out.parent, message=opt.message, mode="atomic")]
 
     try:
         stats = process_source(str(video), clf, sinks, announcer_from(opt), detect_every=opt.detect_every, reconnects=0)
@@ -93,11 +92,11 @@ def run_camera(name, source, out, opt, stop):
 
     def sinks(fps):
         return [LogSink(out / "log.jsonl", "a"), VideoSink(video, fps),
-                EventSink(out / "events.jsonl", name, snapshots, root=out.parent, message=_message(opt), mode="a", webhook=webhook)]
+                EventSink(out / "events.jsonl", name, snapshots, root=out.parent, message=opt.message, mode="a", webhook=webhook)]
 
     try:
         stats = process_source(source, clf, sinks, announcer_from(opt), detect_every=opt.detect_every,
-                               speaker=speaker_for(out, not opt.no_speech), reconnects=opt.reconnects,
+                               speaker=speaker_from(opt, out), reconnects=opt.reconnects,
                                stall_s=opt.stall_timeout, max_frames=opt.max_frames, stop=stop, first_index=last + 1)
     except InputError as e:
         return {"name": name, "skipped": str(e)}
@@ -145,11 +144,11 @@ def next_segment(out):
 
 
 def write_summary(out, opt, extra):
-    """compliance.png and summary.json (last) from the stream's log, by announce.py's own summarize()
-    and plot(), so a fleet summary is what announce.py writes for the same log."""
+    """compliance.png and summary.json (last) from the stream's log, by announce.py's own read_log(),
+    summarize() and plot(), so a fleet summary is what announce.py writes for the same log."""
     announce = _announce_script()
-    records = read_jsonl(out / "log.jsonl")
-    summary = announce.summarize(out.name, records, opt)
+    records = announce.read_log(out / "log.jsonl")
+    summary = announce.summarize(out.name, records, rule_from(opt))
     announce.plot(summary, records, out / "compliance.png")
     summary.update(extra)
     write_json(out / "summary.json", summary)
@@ -194,10 +193,6 @@ def _worker(stats):
     return {"node": node, "host": socket.gethostname(), "pid": os.getpid(), "seconds": round(stats["seconds"], 2),
             "frames_per_s": round(stats["frames"] / max(stats["seconds"], 1e-9), 2),
             "started": round(end - stats["seconds"], 2), "finished": round(end, 2)}
-
-
-def _message(opt):
-    return getattr(opt, "message", None) or MESSAGE
 
 
 def _shown(source):

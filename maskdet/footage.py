@@ -7,7 +7,6 @@ import cv2
 from tqdm import tqdm
 
 from maskdet import InputError
-from maskdet.announce import Speaker
 from maskdet.draw import draw_frame
 from maskdet.files import atomic_path, clean_partials, write_image, write_json
 from maskdet.layout import list_dirs, list_images
@@ -23,7 +22,7 @@ class FrameProcessor:
         from maskdet.drift import DriftMonitor
 
         self.pipeline, self.announcer, self.fps, self.speaker = pipeline, announcer, fps, speaker
-        self.drift = DriftMonitor(pipeline.clf.ckpt.get("data", {}).get("drift_reference"))
+        self.drift = DriftMonitor(pipeline.clf.config.data.get("drift_reference"))
         self.drift_warned = False
 
     def push(self, index, name, bgr, t=None):
@@ -43,13 +42,14 @@ class FrameProcessor:
         fire = self.announcer.update(t, correct, total)
         if fire:
             wav = self.speaker.say() if self.speaker else None
-            print(f"announce: t={t:.2f} s, {correct} of {total} correctly masked"
+            print(f"announce: t={t:.2f} s, {correct} of {total} correctly masked: \"{self.announcer.message}\""
                   + (f" -> {wav}" if wav else " (no speech)"))
         self._watch_drift(faces, t)
         showing = self.announcer.last is not None and t - self.announcer.last < SHOW_WARNING_S
         draw_frame(bgr, faces, correct, total, showing)
-        return {"frame": name, "index": index, "time": t, "faces": faces, "correctly_masked": correct,
-                "total": total, "ratio": round(correct / total, 3) if total else None, "announce": fire}, bgr
+        record = {"frame": name, "index": index, "time": t, "faces": faces, "correctly_masked": correct,
+                  "total": total, "ratio": round(correct / total, 3) if total else None, "announce": fire}
+        return (dict(record, message=self.announcer.message) if fire else record), bgr
 
     def _watch_drift(self, faces, t):
         """Warn once when recent faces look unlike the training data: time to annotate again."""
@@ -83,8 +83,9 @@ def _holds_frames(folder):
         return True
 
 
-def process_folder(src, out, make_processor, overwrite=False):
-    """Annotate one video's frames into `out`, with log.jsonl and meta.json; return (records, skipped)."""
+def process_folder(src, out, make_processor, overwrite=False, rule=None):
+    """Annotate one video's frames into `out`, with log.jsonl and meta.json (the `rule` it was decided
+    with included); return (records, skipped)."""
     meta = read_meta(src) or {"source": str(src), "fps": 25.0}
     frames = list_images(src)
     log = out / "log.jsonl"
@@ -112,7 +113,7 @@ def process_folder(src, out, make_processor, overwrite=False):
     finally:  # even when interrupted: the log holds exactly the frames that were written
         write_jsonl(log, records)
         write_json(out / "meta.json", {**meta, "frames": len(records), "annotated_from": str(src),
-                                       "drift": proc.drift.status()})
+                                       "drift": proc.drift.status(), "rule": rule})
     return records, skipped
 
 
@@ -143,11 +144,6 @@ def read_jsonl(path):
                 except ValueError:
                     raise InputError(f"{path}:{n}: not a JSON line") from None
     return records
-
-
-def speaker_for(out_dir, enabled=True):
-    """The Speaker writing announcement.wav into `out_dir`, or None when speech is off."""
-    return Speaker(Path(out_dir) / "announcement.wav") if enabled else None
 
 
 def closing_line(n_frames, n_faces, n_ann, skipped, seconds, out):

@@ -3,8 +3,8 @@ import time
 from pathlib import Path
 
 from maskdet import InputError
-from maskdet.announce import announcer_from
-from maskdet.footage import FrameProcessor, closing_line, process_folder, speaker_for, video_folders
+from maskdet.announce import announcer_from, rule_from, speaker_from
+from maskdet.footage import FrameProcessor, closing_line, process_folder, video_folders
 from maskdet.pipeline import FacePipeline
 
 
@@ -16,13 +16,13 @@ def run_frames(opt, clf):
     frames = faces = announcements = skipped = failed = 0
 
     def make_processor(fps, out):
-        pipe = FacePipeline(clf, detect_every=opt.detect_every or clf.ckpt.get("detect_every", 1))
-        return FrameProcessor(pipe, announcer_from(opt), fps, speaker_for(out, not opt.no_speech))
+        pipe = FacePipeline(clf, detect_every=opt.detect_every or clf.config.detect_every)
+        return FrameProcessor(pipe, announcer_from(opt), fps, speaker_from(opt, out))
 
     for src in folders:
         out = out_root if src == Path(opt.data_dir) else out_root / src.name
         try:
-            records, bad = process_folder(src, out, make_processor, opt.overwrite)
+            records, bad = process_folder(src, out, make_processor, opt.overwrite, rule_from(opt))
         except InputError as e:
             print(f"skipped: {e}")
             records, bad, failed = None, 1, failed + 1

@@ -9,12 +9,17 @@ FACES = "mask_dataset_faces"                  # extract_faces.py -> train_mask_d
 MODELS = "models"
 DEFAULT_MODEL = "models/mask_classifier.pt"   # what test.py uses without --model
 BASE_MODEL = "models/mask_classifier_base.pt"  # trained on clean faces only
+NEW_MODEL = "models/mask_classifier_new.pt"   # finetune_detector.py: a candidate, compared before it replaces the default
 FOOTAGE = "arlo_footage"
 RAW_VIDEOS = f"{FOOTAGE}/raw_videos"          # deconstruct.py input
 FRAMES = f"{FOOTAGE}/deconstructed_frames"    # deconstruct.py -> test.py
 OUTPUT_FRAMES = f"{FOOTAGE}/output_frames"    # test.py -> reconstruct.py, announce.py
 SUMMARIES = f"{FOOTAGE}/summaries"           # announce.py: per-video summary JSON + compliance plot
 VIDEOS_OUT = f"{FOOTAGE}/reconstructed_videos"  # reconstruct.py output
+ANNOTATION_QUEUE = "annotation_queue"         # annotate.py export -> a labelling tool -> annotate.py import
+SCENES = "scenes"                             # annotate.py import -> extract_faces.py, finetune_detector.py, drift_report.py
+SCENE_FACES = "scene_faces"                   # extract_faces.py on scenes -> train_mask_detection_model.py
+REPORTS = "reports"                           # drift_report.py, test.py --report
 SPLITS = ("train", "test")
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")

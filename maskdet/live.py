@@ -9,9 +9,9 @@ import cv2
 
 from maskdet import InputError
 from maskdet.alerts import hide_credentials
-from maskdet.announce import MESSAGE, announcer_from
+from maskdet.announce import announcer_from, speaker_from
 from maskdet.files import make_parent
-from maskdet.footage import FrameProcessor, closing_line, speaker_for
+from maskdet.footage import FrameProcessor, closing_line
 from maskdet.pipeline import FacePipeline
 from maskdet.sinks import close_all
 
@@ -113,7 +113,7 @@ def run_live(opt, clf):
     previous = _on_ctrl_c(lambda *_: interrupted.set())
     try:
         stats = process_source(opt.source, clf, lambda fps: live_sinks(opt, fps), announcer_from(opt),
-                               detect_every=opt.detect_every, speaker=speaker_for(out_dir, not opt.no_speech),
+                               detect_every=opt.detect_every, speaker=speaker_from(opt, out_dir),
                                reconnects=opt.reconnects, stall_s=opt.stall_timeout, max_frames=opt.max_frames,
                                stop=interrupted)
     finally:
@@ -135,7 +135,7 @@ def live_sinks(opt, fps):
         events = Path(opt.events)
         webhook = Webhook(check_url(opt.webhook)) if getattr(opt, "webhook", None) else None
         sinks.append(EventSink(events, _camera_name(opt.source), None if opt.no_snapshots else events.parent / "snapshots",
-                               message=getattr(opt, "message", None) or MESSAGE, webhook=webhook))
+                               message=opt.message, webhook=webhook))
     return sinks
 
 
@@ -161,7 +161,7 @@ def process_source(source, clf, make_sinks, announcer, *, detect_every=None, spe
     except BaseException:
         reader.cap.release()
         raise
-    pipe = FacePipeline(clf, detect_every=detect_every or clf.ckpt.get("detect_every", 1))
+    pipe = FacePipeline(clf, detect_every=detect_every or clf.config.detect_every)
     proc = FrameProcessor(pipe, announcer, reader.fps, speaker)
     stop = stop or threading.Event()
     stats = {"frames": 0, "faces": 0, "announcements": 0, "fps": reader.fps, "t0": time.time()}

@@ -90,7 +90,7 @@ class EventSink:
         event = {"camera": self.camera, "time": record["time"], "index": record["index"],
                  "wall_time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
                  "correctly_masked": record["correctly_masked"], "total": record["total"],
-                 "message": self.message, "snapshot": None}
+                 "message": record.get("message", self.message), "snapshot": None}
         if self.snapshots is not None:
             jpg = self.snapshots / f"{self.camera}_{record['index']:06d}.jpg"
             write_image(jpg, frame, quality=85)

@@ -47,12 +47,34 @@ def test_waits_for_a_full_window():
     assert fire_times([(0, 1)] * 5, fps=10.0, window=1.0) == []              # only 0.4 s seen
 
 
-def test_speaker_writes_wav_or_degrades(tmp_path, capsys):
+def speech_seconds(wav):
+    """Seconds of a mono 16-bit WAV whose level is above near-silence (read with the standard library)."""
+    import wave
+
+    import numpy as np
+    with wave.open(str(wav)) as w:
+        rate, pcm = w.getframerate(), np.frombuffer(w.readframes(w.getnframes()), np.int16)
+    blocks = pcm[: len(pcm) // 160 * 160].reshape(-1, 160).astype(float)
+    return float((np.sqrt((blocks ** 2).mean(1)) > 300).sum() * 160 / rate)
+
+
+@pytest.mark.skipif(not shutil.which("espeak-ng"), reason="espeak-ng is not installed (setup.sh installs it)")
+def test_espeak_speaks_the_message(tmp_path):
     wav = Speaker(tmp_path / "a.wav").say(background=False)
-    if shutil.which("espeak-ng"):
-        assert wav.read_bytes()[:4] == b"RIFF" and wav.stat().st_size > 10_000
-    else:
-        assert wav is None and "warning" in capsys.readouterr().out
+    assert wav.read_bytes()[:4] == b"RIFF" and speech_seconds(wav) > 1.5         # a sentence, not silence
+    short = Speaker(tmp_path / "b.wav", "Mask.").say(background=False)
+    assert 0 < speech_seconds(short) < speech_seconds(wav) / 3
+
+
+@pytest.mark.skipif(not shutil.which("espeak-ng"), reason="espeak-ng is not installed (setup.sh installs it)")
+def test_message_and_voice_reach_the_speech_and_a_new_message_is_never_stale(tmp_path):
+    import subprocess
+    text = "Bitte tragen Sie Ihre Maske richtig."
+    reference = tmp_path / "ref.wav"                         # espeak-ng itself, called directly
+    subprocess.run(["espeak-ng", "-v", "de", "-w", str(reference), text], check=True)
+    wav = tmp_path / "announcement.wav"
+    assert Speaker(wav).say(background=False) == wav        # the default message, cached on disk ...
+    assert Speaker(wav, text, "de").say(background=False).read_bytes() == reference.read_bytes()  # ... replaced
 
 
 def test_missing_speech_engine_never_raises(tmp_path, monkeypatch, capsys):
@@ -63,7 +85,7 @@ def test_missing_speech_engine_never_raises(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.parametrize("engine", ["#!/bin/sh\necho 'audio device busy' >&2\nexit 1\n",   # fails
                                     "#!/bin/sh\nkill -9 $$\n"])                          # crashes
-def test_failing_speech_engine_never_stops_detection(tmp_path, monkeypatch, capsys, engine):
+def test_failing_speech_engine_never_stops_detection(tmp_path, monkeypatch, capsys, engine, unmasked_clip):
     """A speech engine that fails or crashes: one warning, the announcement is still logged."""
     fake = tmp_path / "bin" / "espeak-ng"
     fake.parent.mkdir()
@@ -72,29 +94,65 @@ def test_failing_speech_engine_never_stops_detection(tmp_path, monkeypatch, caps
     monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
     assert Speaker(tmp_path / "s.wav").say() is None
     assert "speech engine failed" in capsys.readouterr().out and not (tmp_path / "s.wav").exists()
-    logs = tmp_path / "out"
-    _log(logs / "clip" / "log.jsonl", [(0, 2)] * 30)
-    assert run("announce.py", "--data_dir", logs, "--output_dir", tmp_path / "summaries") == 0
+    log = tmp_path / "live" / "log.jsonl"
+    assert run("test.py", "--source", unmasked_clip, "--log", log) == 0
     out = capsys.readouterr().out
-    assert "speech engine failed" in out and "1 announcements" in out and "Traceback" not in out
+    records = [json.loads(x) for x in log.read_text().splitlines()]
+    assert len(records) == 20 and sum(r["announce"] for r in records) == 1      # decided and logged all the same
+    assert out.count("speech engine failed") == 1 and "Traceback" not in out
 
 
-def _log(path, frames, fps=10.0):
+def _log(path, frames, fired=(), fps=10.0):
+    """A log as test.py writes it; the frames numbered in `fired` carry the announcement."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as f:
         for i, (c, n) in enumerate(frames):
+            said = {"message": "Masken auf!"} if i in fired else {}
             f.write(json.dumps({"frame": f"frame_{i + 1:06d}.jpg", "time": i / fps, "faces": [], "correctly_masked": c,
-                                "total": n, "ratio": c / n if n else None, "announce": False}) + "\n")
+                                "total": n, "ratio": c / n if n else None, "announce": i in fired, **said}) + "\n")
 
 
-def test_announce_script_on_logs(tmp_path, capsys):
-    _log(tmp_path / "frames" / "bad" / "log.jsonl", [(0, 2)] * 30)
+def test_announce_script_reads_the_decisions_in_the_log(tmp_path, capsys):
+    """announce.py reports what test.py decided (frame 12 here; replaying the rule would say frame 10)
+    and never speaks a second time."""
+    _log(tmp_path / "frames" / "bad" / "log.jsonl", [(0, 2)] * 30, fired={12})
     _log(tmp_path / "frames" / "good" / "log.jsonl", [(2, 2)] * 30)
     out = tmp_path / "summaries"
-    assert run("announce.py", "--data_dir", tmp_path / "frames", "--output_dir", out, "--no_speech") == 0
+    assert run("announce.py", "--data_dir", tmp_path / "frames", "--output_dir", out) == 0
     bad, good = (json.loads((out / f"{n}.json").read_text()) for n in ("bad", "good"))
-    assert bad["announcements"] == [1.0] and good["announcements"] == []
+    assert bad["announcements"] == [1.2] and bad["messages"] == ["Masken auf!"] and good["announcements"] == []
     assert (out / "bad.png").read_bytes()[:4] == b"\x89PNG"
+    assert 'bad at 1.20 s: "Masken auf!"' in capsys.readouterr().out and not list(out.glob("*.wav"))
+
+
+def test_one_decision_from_frames_to_summary_with_the_chosen_words(tmp_path, unmasked_clip, capsys):
+    """test.py decides and speaks once per firing, in the chosen words; announce.py reads the same times."""
+    assert run("deconstruct.py", "--data_dir", unmasked_clip.parent, "--output_dir", tmp_path / "frames") == 0
+    words = ["--message", "Bitte Maske richtig tragen", "--voice", "de"]
+    assert run("test.py", "--data_dir", tmp_path / "frames", "--output_dir", tmp_path / "out", *words) == 0
+    log = [json.loads(x) for x in (tmp_path / "out" / "clip" / "log.jsonl").read_text().splitlines()]
+    fired = [r for r in log if r["announce"]]
+    assert len(fired) == 1 and fired[0]["message"] == "Bitte Maske richtig tragen"
+    meta = json.loads((tmp_path / "out" / "clip" / "meta.json").read_text())
+    assert meta["rule"]["voice"] == "de" and meta["rule"]["threshold"] == 0.75
+    assert run("announce.py", "--data_dir", tmp_path / "out", "--output_dir", tmp_path / "summaries") == 0
+    summary = json.loads((tmp_path / "summaries" / "clip.json").read_text())
+    assert summary["announcements"] == [fired[0]["time"]] and summary["messages"] == ["Bitte Maske richtig tragen"]
+    assert summary["rule"] == meta["rule"]
+    if shutil.which("espeak-ng"):                              # the German words, as espeak-ng says them itself
+        import subprocess
+        ref = tmp_path / "ref.wav"
+        subprocess.run(["espeak-ng", "-v", "de", "-w", str(ref), "Bitte Maske richtig tragen"], check=True)
+        assert (tmp_path / "out" / "clip" / "announcement.wav").read_bytes() == ref.read_bytes()
+
+
+@pytest.mark.skipif(not shutil.which("espeak-ng"), reason="espeak-ng is not installed")
+def test_unknown_voice_is_one_line_before_any_work(tmp_path, unmasked_clip, capsys):
+    log = tmp_path / "log.jsonl"
+    assert run("test.py", "--source", unmasked_clip, "--log", log, "--voice", "xx-nonexistent") == 2
+    out = capsys.readouterr().out
+    assert "error: --voice xx-nonexistent: espeak-ng has no such voice" in out and "Traceback" not in out
+    assert not log.exists()
 
 
 def test_announce_script_bad_log(tmp_path, capsys):
@@ -102,4 +160,7 @@ def test_announce_script_bad_log(tmp_path, capsys):
     assert run("announce.py", "--log", tmp_path / "x.jsonl", "--output_dir", tmp_path) == 2
     out = capsys.readouterr().out
     assert "x.jsonl:2" in out and "Traceback" not in out
+    (tmp_path / "y.jsonl").write_text('{"time": 0, "total": 1}\n')          # JSON, but no decisions in it
+    assert run("announce.py", "--log", tmp_path / "y.jsonl", "--output_dir", tmp_path) == 2
+    assert "y.jsonl:1: not a test.py log line" in capsys.readouterr().out
     assert run("announce.py", "--data_dir", tmp_path / "empty") == 2

@@ -3,7 +3,7 @@ import shutil
 
 import torch
 
-from conftest import ROOT, SHARED, needs_shared, run
+from conftest import ROOT, SHARED, load_script, needs_shared, run
 
 MODEL = ROOT / "models" / "mask_classifier.pt"
 
@@ -18,9 +18,12 @@ def test_verifier_is_trained_stored_and_inherited(tmp_path):
         shutil.copy(SHARED / "scenes_dev" / "images" / f"{xml.stem}.jpg", scenes / "images")
     before = MODEL.read_bytes()
     out = tmp_path / "models" / "tuned.pt"
+    out.parent.mkdir()
+    out.write_bytes(b"an earlier model")
     assert run("finetune_detector.py", "--data_dir", scenes, "--model", MODEL, "--output", out, "--split", "all",
                "--epochs", "1", "--count_score", "0.8", "--pad", "0.1", "--stream_min_face_size", "24") == 0
     assert MODEL.read_bytes() == before                         # --output: the source model is untouched
+    assert out.with_suffix(".prev.pt").read_bytes() == b"an earlier model"   # what it replaced is kept
     from maskdet.classifier import load_checkpoint, load_classifier
 
     ckpt = load_checkpoint(out)
@@ -38,6 +41,12 @@ def test_verifier_is_trained_stored_and_inherited(tmp_path):
     assert run("train_mask_detection_model.py", "--init_from", out, "--epochs", "0", "--data_dir", tmp_path / "crops",
                "--models_dir", tmp_path / "models", "--name", "again") == 0
     assert torch.equal(load_checkpoint(tmp_path / "models" / "again.pt")["onet"]["dense6_1.weight"], trained)
+
+
+def test_default_output_is_a_new_model_not_the_shipped_one():
+    from maskdet import layout
+    opt = load_script("finetune_detector.py").parse_args(["--data_dir", "scenes"])
+    assert opt.model == layout.DEFAULT_MODEL and opt.output == layout.NEW_MODEL != layout.DEFAULT_MODEL
 
 
 def test_no_annotations_is_one_line(tmp_path, capsys):

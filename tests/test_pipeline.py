@@ -4,10 +4,22 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import placed_box
 from maskdet.classifier import load_classifier
 from maskdet.detect import FaceDetector
 from maskdet.metrics import iou
 from maskdet.pipeline import FacePipeline
+
+
+def truth(i):
+    """The hand-annotated face in frame `i` of moving_face (the portrait at x = 100 + 7 i, y = 90)."""
+    return placed_box("hopper", (150, 180), (100 + 7 * i, 90))
+
+
+def lag(box, known):
+    """How far (px) a box's centre is from the known face's along the motion (x). MTCNN's box sits a few
+    px higher than the hand annotation (it takes in the forehead), so y is left to the IoU."""
+    return abs((box[0] + box[2]) - (known[0] + known[2])) / 2
 
 
 @pytest.fixture(scope="module")
@@ -56,14 +68,11 @@ def run(pipe, frames):
 
 
 def test_tracked_boxes_follow_the_face(moving_face):
-    clf = load_classifier("models/mask_classifier.pt")
-    det = clf.face_detector()
-    pipe = FacePipeline(clf, detect_every=8)
-    for i, (frame, reported) in enumerate(zip(moving_face, run(pipe, moving_face))):
-        truth = det.detect(frame)
-        assert len(reported) == 1 == len(truth)
-        assert iou(reported[0]["box"], truth[0].box) > 0.6, f"frame {i}"  # moved 7 px a frame, still on it
-        assert reported[0]["track"] == 1
+    pipe = FacePipeline(load_classifier("models/mask_classifier.pt"), detect_every=8)
+    for i, reported in enumerate(run(pipe, moving_face)):
+        assert len(reported) == 1 and reported[0]["track"] == 1
+        box = reported[0]["box"]
+        assert iou(box, truth(i)) > 0.6 and lag(box, truth(i)) < 5, f"frame {i}"  # moved 7 px a frame, still on it
 
 
 def test_frames_wait_for_the_next_search(moving_face):
@@ -82,9 +91,9 @@ def test_a_face_found_late_is_shown_back_to_where_it_appeared(moving_face):
     reported = run(FacePipeline(clf, detect_every=8), frames)
     assert [len(faces) for faces in reported] == [0, 0, 0, 1, 1, 1, 1, 1, 1, 1]
     assert len({f["track"] for faces in reported for f in faces}) == 1
-    det = clf.face_detector()
     for i in range(3, 10):
-        assert iou(reported[i][0]["box"], det.detect(frames[i])[0].box) > 0.6, f"frame {i}"
+        box = reported[i][0]["box"]
+        assert iou(box, truth(i)) > 0.6 and lag(box, truth(i)) < 5, f"frame {i}"
 
 
 def test_the_rule_counts_faces_by_the_pipeline_detector_cut_off(moving_face):
@@ -110,3 +119,17 @@ def test_mirrored_verification_is_mirror_symmetric(moving_face):
     assert mbox[0] == pytest.approx([w - box[0][2], box[0][1], w - box[0][0], box[0][3]], abs=1e-3)
     plain, _ = onet_boxes(net, frame, [(100, 90, 250, 270)])
     assert iou(plain[0], box[0]) > 0.8                                     # still on the face
+
+
+def test_a_face_the_classifier_cannot_call_is_unsure_drawn_grey_and_not_counted(moving_face):
+    from maskdet.draw import UNSURE, draw_frame
+
+    clf = load_classifier("models/mask_classifier.pt")
+    sure = FacePipeline(clf).push(moving_face[0])[0][1][0]
+    assert sure["counted"] and "unsure" not in sure and sure["score"] < 1.0
+    clf.unsure_below = sure["score"] + 0.001                               # just above what it can say
+    face = FacePipeline(clf).push(moving_face[0])[0][1][0]
+    assert face["unsure"] and not face["counted"] and face["label"] == sure["label"]
+    frame = draw_frame(moving_face[0].copy(), [face], 0, 0)
+    x1, y1 = (int(round(v)) for v in face["box"][:2])
+    assert tuple(frame[y1 + 10, x1]) == UNSURE                              # the box's left edge, in grey

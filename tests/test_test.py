@@ -8,6 +8,7 @@ from conftest import ROOT, run, save_rgb
 from maskdet.synth import draw_mask
 
 MODEL = ROOT / "models" / "mask_classifier.pt"
+BASE_MODEL = ROOT / "models" / "mask_classifier_base.pt"
 
 
 @pytest.fixture(scope="module")
@@ -28,15 +29,26 @@ def tiny_dataset(tmp_path_factory, portraits):
     return root
 
 
+def check_drawn_masks(r):
+    """What a model must do on the six faces (two people, each unmasked, masked, masked under the nose)
+    and the wall: find every face and only those, and call the unmasked and the nose-out faces right.
+    Both shipped models call one correctly masked face (Grace Hopper, a pink mask up to her glasses)
+    "incorrectly masked": the known weakness of masks whose upper edge is drawn high (README section 1)."""
+    rows = {c: dict(zip(r["confusion"]["columns"], row)) for c, row in zip(r["confusion"]["rows"], r["confusion"]["matrix"])}
+    assert r["missed_faces"] == 1 and rows["not_masked"]["no_face"] == 1            # the wall, and only the wall
+    assert rows["not_masked"]["not_masked"] == 2 and rows["incorrectly_masked"]["incorrectly_masked"] == 2
+    assert rows["correctly_masked"]["correctly_masked"] >= 1
+    assert r["accuracy"] == pytest.approx(sum(rows[c][c] for c in rows) / 7) and r["accuracy"] >= 5 / 7
+
+
 def test_report_fields_and_png(tiny_dataset, tmp_path, capsys):
     report = tmp_path / "r" / "report.json"
-    assert run("test.py", "--data_dir", tiny_dataset, "--report", report) == 0
+    assert run("test.py", "--data_dir", tiny_dataset, "--report", report, "--model", BASE_MODEL) == 0
     r = json.loads(report.read_text())
     assert r["images"] == 7 and r["unreadable"] == 1
-    assert r["missed_faces"] >= 1 and r["missed_per_class"]["not_masked"] >= 1   # the wall has no face
     assert set(r["per_class"]) == {"correctly_masked", "incorrectly_masked", "not_masked"}
     assert sum(map(sum, r["confusion"]["matrix"])) == 7
-    assert r["accuracy"] <= 6 / 7                                                  # the wall counts as wrong
+    check_drawn_masks(r)
     assert report.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     assert "text.jpg" in capsys.readouterr().out
 
@@ -44,8 +56,7 @@ def test_report_fields_and_png(tiny_dataset, tmp_path, capsys):
 def test_shipped_model_on_drawn_masks(tiny_dataset, tmp_path):
     report = tmp_path / "report.json"
     assert run("test.py", "--data_dir", tiny_dataset, "--report", report, "--model", MODEL) == 0
-    r = json.loads(report.read_text())
-    assert r["accuracy"] >= 4 / 7          # 6 real faces + the faceless wall; chance would be ~2/7
+    check_drawn_masks(json.loads(report.read_text()))
 
 
 @pytest.mark.parametrize("content,expect", [
