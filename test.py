@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 from maskdet import InputError, layout
+from maskdet.alerts import add_arguments as add_alert_arguments
+from maskdet.alerts import redacted_options
 from maskdet.announce import add_arguments as add_announce_arguments, check_voice
 
 
@@ -35,13 +37,15 @@ def parse_args(argv=None):
     p.add_argument("--max_frames", type=int, default=0, help="live only: stop after this many frames (0: never)")
     p.add_argument("--stall_timeout", type=float, default=10.0, help="live only: a network read waiting longer (s) is a dropped stream")
     p.add_argument("--reconnects", type=int, default=5, help="live only: reconnection attempts before giving up")
+    p.add_argument("--events", default=None, help="live only: one JSON line per announcement here, snapshots beside it")
     add_announce_arguments(p)
+    add_alert_arguments(p)
     return p.parse_args(argv)
 
 
 def main(argv=None):
     opt = parse_args(argv)
-    print(f"test: {vars(opt)}")
+    print(f"test: {redacted_options(opt)}")
     t0 = time.time()
     try:
         check_voice(opt)
