@@ -29,7 +29,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data_dir", default=None, help="backlog: a folder of videos (or one video)")
     p.add_argument("--cameras", default=None, help="live: a file, `NAME SOURCE` a line (camera index, URL, file)")
-    p.add_argument("--output_dir", default="fleet_out", help="OUT/<name>/ per stream, OUT/events.jsonl, OUT/index.html")
+    p.add_argument("--output_dir", default=layout.FLEET_OUT, help="OUT/<name>/ per stream, OUT/events.jsonl, OUT/index.html")
     p.add_argument("--address", default=None, help="join this Ray cluster (HEAD_IP:6379) instead of starting one here")
     p.add_argument("--workers", type=int, default=None, help="local Ray: streams at once (default: one per CPU)")
     p.add_argument("--cpus_per_worker", type=int, default=None, help="CPUs (torch threads) a stream (default: local CPUs / workers; cluster: video 1, camera 2)")
