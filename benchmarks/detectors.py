@@ -3,12 +3,13 @@ classification macro recall, announcement accuracy and milliseconds per scene, e
 score cut-offs, all variants timed on the same scenes in the same run (one scene, every variant).
 
     python benchmarks/detectors.py --split train --json reports/detectors_train.json   # choose here
-    python benchmarks/detectors.py --split test --variants shipped yunet --min_scores 0.6 --json reports/detectors_test.json
+    python benchmarks/detectors.py --split test --choose_from reports/detectors_train.json --json reports/detectors_test.json
 
 A variant is the model's detector settings with overrides (VARIANTS); each runs once with its cut-off
 at 0, and every cut-off is applied afterwards: keeping faces scoring >= s after non-maximum
 suppression is what the detector does with min_score = s (suppression goes best first, so a face
 is only ever suppressed by a better one). `count_score` (faces the rule counts) is swept the same way.
+Each variant's cut-offs are then chosen (CHOOSE) on this run's split, or taken from --choose_from.
 """
 import argparse
 import json
@@ -32,6 +33,11 @@ VARIANTS = {
 }
 
 
+# The cut-offs chosen for a variant: the lowest min_score whose precision reaches the target (the most
+# recall at that precision; else the most precise), then the count_score of best announcement accuracy.
+PRECISION_TARGET = 0.88
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data_dir", default="../shared/data/scenes_dev", help="Pascal VOC scenes")
@@ -43,6 +49,7 @@ def parse_args(argv=None):
     p.add_argument("--count_scores", type=float, nargs="+", default=[0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95],
                    help="announcement rule: count only faces scoring at least this")
     p.add_argument("--threads", type=int, default=1, help="torch and OpenCV threads")
+    p.add_argument("--choose_from", default=None, help="a --json of another split: take each variant's cut-offs from it")
     p.add_argument("--json", default=None, help="write every report here")
     return p.parse_args(argv)
 
@@ -81,6 +88,27 @@ def report(results, min_score, count_score):
     return summary(scene_report(rows))
 
 
+def choose(rows):
+    """{variant: (min_score, count_score)} by the rule above PRECISION_TARGET."""
+    out = {}
+    for n in dict.fromkeys(r["variant"] for r in rows):
+        mine = [r for r in rows if r["variant"] == n]
+        ok = [r for r in mine if r["precision"] >= PRECISION_TARGET]
+        m = min(r["min_score"] for r in ok) if ok else max(mine, key=lambda r: r["precision"])["min_score"]
+        best = max((r for r in mine if r["min_score"] == m), key=lambda r: (r["announce_accuracy"], r["count_score"]))
+        out[n] = (m, best["count_score"])
+    return out
+
+
+def print_row(r):
+    """One line of the comparison table."""
+    print(f"{r['variant']:<16}{r['min_score']:>5.2f}{r['count_score']:>6.2f}{r['recall_ge32']:>7.3f}{r['recall_lt32']:>7.3f}"
+          f"{r['precision']:>7.3f}{r['macro_recall']:>7.3f}{r['announce_accuracy']:>7.3f}{r['announce_balanced']:>7.3f}{r['ms']:>7.1f}")
+
+
+HEADER = f"{'variant':<16}{'min':>5}{'count':>6}{'>=32':>7}{'<32':>7}{'prec':>7}{'macro':>7}{'ann':>7}{'bal':>7}{'ms':>7}"
+
+
 def summary(r):
     """The numbers of one report that the comparison table shows."""
     b = r["detection"]["by_size"]
@@ -107,18 +135,22 @@ def main(argv=None):
     results, ms, ms_mean = predict(scenes, clf, opt.variants)
     rows = []
     print(f"{len(scenes)} scenes ({opt.split}); ms: median detection time per scene, {opt.threads} thread(s)")
-    print(f"{'variant':<16}{'min':>5}{'count':>6}{'>=32':>7}{'<32':>7}{'prec':>7}{'macro':>7}{'ann':>7}{'bal':>7}{'ms':>7}")
+    print(HEADER)
     for n in opt.variants:
         for m in opt.min_scores:
             for c in sorted({max(c, m) for c in opt.count_scores}):
                 r = {"variant": n, "min_score": m, "count_score": c, "ms": ms[n], "ms_mean": ms_mean[n],
                      "settings": {**settings_of(clf, n).to_dict(), "min_score": m, "count_score": c}, **report(results[n], m, c)}
                 rows.append(r)
-                print(f"{n:<16}{m:>5.2f}{c:>6.2f}{r['recall_ge32']:>7.3f}{r['recall_lt32']:>7.3f}{r['precision']:>7.3f}"
-                      f"{r['macro_recall']:>7.3f}{r['announce_accuracy']:>7.3f}{r['announce_balanced']:>7.3f}{ms[n]:>7.1f}")
+                print_row(r)
+    chosen = choose(json.loads(Path(opt.choose_from).read_text())["rows"] if opt.choose_from else rows)
+    print(f"\nchosen cut-offs (on {opt.choose_from or 'this split'}):\n{HEADER}")
+    for n in opt.variants:
+        print_row(next(r for r in rows if r["variant"] == n and (r["min_score"], r["count_score"]) == chosen[n]))
     if opt.json:
         Path(opt.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(opt.json).write_text(json.dumps({"split": opt.split, "scenes": len(scenes), "rows": rows}, indent=1) + "\n")
+        Path(opt.json).write_text(json.dumps({"split": opt.split, "scenes": len(scenes), "chosen": chosen, "rows": rows},
+                                             indent=1) + "\n")
     return 0
 
 
