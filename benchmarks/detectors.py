@@ -9,7 +9,8 @@ A variant is the model's detector settings with overrides (VARIANTS); each runs 
 at 0, and every cut-off is applied afterwards: keeping faces scoring >= s after non-maximum
 suppression is what the detector does with min_score = s (suppression goes best first, so a face
 is only ever suppressed by a better one). `count_score` (faces the rule counts) is swept the same way.
-Each variant's cut-offs are then chosen (CHOOSE) on this run's split, or taken from --choose_from.
+Each variant's cut-offs are then chosen (CHOOSE) on this run's split, or taken from --choose_from;
+"shipped" keeps the model's own. MTCNN at min_score 0.85 and count_score 0 is the shipped stream detector.
 """
 import argparse
 import json
@@ -29,7 +30,9 @@ VARIANTS = {
     "yunet": {"backend": "yunet", "max_side": 0, "thresholds": [0.3], "verify": False},
     "yunet_x2": {"backend": "yunet", "max_side": 0, "upscale": 2.0, "thresholds": [0.3], "verify": False},
     "yunet_verify": {"backend": "yunet", "max_side": 0, "thresholds": [0.3], "verify": True},
+    "yunet_x1.5_verify": {"backend": "yunet", "max_side": 0, "upscale": 1.5, "thresholds": [0.3], "verify": True},
     "yunet_x2_verify": {"backend": "yunet", "max_side": 0, "upscale": 2.0, "thresholds": [0.3], "verify": True},
+    "yunet_x2_verify_loose": {"backend": "yunet", "max_side": 0, "upscale": 2.0, "thresholds": [0.1], "verify": True},
 }
 
 
@@ -44,12 +47,12 @@ def parse_args(argv=None):
     p.add_argument("--model", default=layout.DEFAULT_MODEL, help="model file (classifier, verifier, base settings)")
     p.add_argument("--split", default="train", choices=("all", "train", "test"), help="which images (split by image)")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS), help="detectors to compare")
-    p.add_argument("--min_scores", type=float, nargs="+", default=[0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9],
+    p.add_argument("--min_scores", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9],
                    help="cut-offs applied to each variant's scores")
     p.add_argument("--count_scores", type=float, nargs="+", default=[0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95],
                    help="announcement rule: count only faces scoring at least this")
     p.add_argument("--threads", type=int, default=1, help="torch and OpenCV threads")
-    p.add_argument("--choose_from", default=None, help="a --json of another split: take each variant's cut-offs from it")
+    p.add_argument("--choose_from", nargs="+", default=None, help="--json files of another split: take the cut-offs from them")
     p.add_argument("--json", default=None, help="write every report here")
     return p.parse_args(argv)
 
@@ -120,6 +123,20 @@ def summary(r):
             "announce_accuracy": r["announce"]["accuracy"], "announce_balanced": r["announce"]["balanced_accuracy"]}
 
 
+def grid(opt, clf, results, ms, ms_mean):
+    """A row of numbers for every variant, min_score and count_score (printed as it goes)."""
+    rows = []
+    print(HEADER)
+    for n in opt.variants:
+        for m in opt.min_scores:
+            for c in sorted({max(c, m) for c in opt.count_scores}):
+                r = {"variant": n, "min_score": m, "count_score": c, "ms": ms[n], "ms_mean": ms_mean[n],
+                     "settings": {**settings_of(clf, n).to_dict(), "min_score": m, "count_score": c}, **report(results[n], m, c)}
+                rows.append(r)
+                print_row(r)
+    return rows
+
+
 def main(argv=None):
     opt = parse_args(argv)
     print(f"detectors: {vars(opt)}")
@@ -132,21 +149,13 @@ def main(argv=None):
     cv2.setNumThreads(opt.threads)
     clf = load_classifier(opt.model)
     scenes, _ = load_scenes(opt.data_dir, "", opt.split)
-    results, ms, ms_mean = predict(scenes, clf, opt.variants)
-    rows = []
     print(f"{len(scenes)} scenes ({opt.split}); ms: median detection time per scene, {opt.threads} thread(s)")
-    print(HEADER)
+    rows = grid(opt, clf, *predict(scenes, clf, opt.variants))
+    chosen = choose([r for f in opt.choose_from for r in json.loads(Path(f).read_text())["rows"]] if opt.choose_from else rows)
+    chosen["shipped"] = (clf.detector.min_score, clf.detector.count_score)   # as the model ships, not re-chosen
+    print(f"\nchosen cut-offs (on {' '.join(opt.choose_from or ['this split'])}):\n{HEADER}")
     for n in opt.variants:
-        for m in opt.min_scores:
-            for c in sorted({max(c, m) for c in opt.count_scores}):
-                r = {"variant": n, "min_score": m, "count_score": c, "ms": ms[n], "ms_mean": ms_mean[n],
-                     "settings": {**settings_of(clf, n).to_dict(), "min_score": m, "count_score": c}, **report(results[n], m, c)}
-                rows.append(r)
-                print_row(r)
-    chosen = choose(json.loads(Path(opt.choose_from).read_text())["rows"] if opt.choose_from else rows)
-    print(f"\nchosen cut-offs (on {opt.choose_from or 'this split'}):\n{HEADER}")
-    for n in opt.variants:
-        print_row(next(r for r in rows if r["variant"] == n and (r["min_score"], r["count_score"]) == chosen[n]))
+        print_row(next(r for r in rows if r["variant"] == n and (r["min_score"], r["count_score"]) == tuple(chosen[n])))
     if opt.json:
         Path(opt.json).parent.mkdir(parents=True, exist_ok=True)
         Path(opt.json).write_text(json.dumps({"split": opt.split, "scenes": len(scenes), "chosen": chosen, "rows": rows},
