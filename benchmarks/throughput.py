@@ -164,6 +164,7 @@ def measure(opt, clf):
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out["end_rss_mb"] = current_rss_mb()
     out["frames"] = len(ours)
+    out["pipeline_faces"] = sum(len(b) for b in ours) if opt.loops == 1 else None
     if not opt.skip_naive:
         out["naive_fps"], ref = naive(opt, clf)
         out["speedup"] = out["pipeline_fps"] / out["naive_fps"]
