@@ -50,10 +50,6 @@ def evaluate(model, scenes):
 
     clf = load_classifier(model)
     r = scene_report(predict_scenes(scenes, clf))
-    bins = r["detection"]["by_size"]
-    big = [bins[b] for b in ("medium", "large") if bins[b]["count"]]
-    r["detection"]["large_and_medium_recall"] = (sum(b["recall"] * b["count"] for b in big) / sum(b["count"] for b in big)
-                                                 if big else None)
     r.update(model=str(model), detector=clf.detector.to_dict())
     return r
 

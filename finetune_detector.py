@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 
 from maskdet import InputError, layout
-from maskdet.classifier import load_checkpoint, write_checkpoint
-from maskdet.detect import DetectorSettings
+from maskdet.classifier import load_checkpoint, write_model
+from maskdet.config import ModelConfig
 from maskdet.files import clean_partials, copy_file
 
 
@@ -90,20 +90,20 @@ def main(argv=None):
             print(f"skipped: {e}")
         if not any(s.boxes for s in scenes):
             raise InputError(f"{', '.join(opt.data_dir)}: no annotated faces in the {opt.split} split of annotations/*.xml")
-        settings = replace(DetectorSettings.from_dict(ckpt.get("detector")), min_face_size=opt.min_face_size,
-                           thresholds=tuple(opt.thresholds), min_score=opt.min_score, count_score=opt.count_score,
-                           pad=opt.pad)
+        config = ModelConfig.from_checkpoint(ckpt)
+        settings = replace(config.detector, min_face_size=opt.min_face_size, thresholds=tuple(opt.thresholds),
+                           min_score=opt.min_score, count_score=opt.count_score, pad=opt.pad)
         proposed = proposals(scenes, replace(settings, min_score=0.0))
         if not proposed:
             raise InputError(f"{', '.join(opt.data_dir)}: none of the annotated images could be read")
         print(f"{len(proposed)} scenes, {sum(len(s.boxes) for s, _, _ in proposed)} faces, "
               f"{sum(len(b) for _, _, b in proposed)} proposals ({time.time() - t0:.0f} s)")
         state = finetune(proposed, opt.epochs, opt.lr, opt.seed)
-        ckpt.update(onet=state, detector=settings.to_dict(), stream_detector=stream_settings(opt),
-                    detector_training={k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(opt).items()})
+        config = config.merged(detector=settings.to_dict(), stream_detector=stream_settings(opt),
+                               detector_training={k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(opt).items()})
         clean_partials(output.parent, only=output.name)  # a killed run's half-written model
         keep_previous(output)
-        write_checkpoint(output, ckpt)
+        write_model(output, ckpt["model"], config, onet=state)
     except InputError as e:
         print(f"error: {e}")
         return 2

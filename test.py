@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 from maskdet import InputError, layout
+from maskdet.alerts import add_arguments as add_alert_arguments
+from maskdet.alerts import redacted_options
 from maskdet.announce import add_arguments as add_announce_arguments, check_voice
 
 
@@ -26,7 +28,7 @@ def parse_args(argv=None):
     p.add_argument("--log", default=None, help="live only: JSON Lines log of every frame")
     p.add_argument("--save_video", default=None, help="live only: write the annotated video here (H.264 MP4)")
     p.add_argument("--detect_every", type=int, default=None, help="detect every k-th frame, track in between (default: model's)")
-    p.add_argument("--min_face_size", type=int, default=None, help="override the model's smallest face (px)")
+    p.add_argument("--min_face_size", type=int, default=None, help="override the smallest face the search starts from (px; a box can come out somewhat smaller)")
     p.add_argument("--class_map", default="", help="VOC only: extra name=class pairs")
     p.add_argument("--split", default="all", choices=("all", "train", "test"), help="VOC only: which images (split by image)")
     p.add_argument("--test_percent", type=int, default=40, help="VOC only: share of images in the test split")
@@ -35,13 +37,15 @@ def parse_args(argv=None):
     p.add_argument("--max_frames", type=int, default=0, help="live only: stop after this many frames (0: never)")
     p.add_argument("--stall_timeout", type=float, default=10.0, help="live only: a network read waiting longer (s) is a dropped stream")
     p.add_argument("--reconnects", type=int, default=5, help="live only: reconnection attempts before giving up")
+    p.add_argument("--events", default=None, help="live only: one JSON line per announcement here, snapshots beside it")
     add_announce_arguments(p)
+    add_alert_arguments(p)
     return p.parse_args(argv)
 
 
 def main(argv=None):
     opt = parse_args(argv)
-    print(f"test: {vars(opt)}")
+    print(f"test: {redacted_options(opt)}")
     t0 = time.time()
     try:
         check_voice(opt)

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from maskdet import CLASSES, InputError, layout
-from maskdet.classifier import MEAN, STD, Net, load_checkpoint, save_checkpoint
-from maskdet.detect import CROP_MARGIN, DetectorSettings
+from maskdet.classifier import Net, load_checkpoint, write_model
+from maskdet.config import MEAN, STD, ModelConfig
 from maskdet.files import clean_partials
 from maskdet.training import augment, class_weights, load_split, normalize
 
@@ -45,6 +45,8 @@ def parse_args(argv=None):
     g.add_argument("--thresholds", type=float, nargs=3, default=None, help="MTCNN P-, R-, O-Net thresholds")
     g.add_argument("--min_score", type=float, default=None, help="drop faces with a lower final probability")
     g.add_argument("--detect_every", type=int, default=None, help="footage: detect every k-th frame, track in between")
+    g.add_argument("--unsure_below", type=float, default=None,
+                   help="a face whose class probability is lower is shown as unsure and not counted by the rule")
     return p.parse_args(argv)
 
 
@@ -92,24 +94,26 @@ def drift_reference(net, x, sides):
 
 
 def build(args):
-    """Network, input size, detector settings and the detector's verifier: fresh, or continued from --init_from."""
+    """Network, model configuration and the detector's verifier weights: continued from --init_from
+    (everything the flags do not change is kept), or fresh."""
     if args.init_from:
         ckpt = load_checkpoint(args.init_from)
-        net = Net(len(CLASSES), **ckpt["model_args"])
+        config, onet = ModelConfig.from_checkpoint(ckpt), ckpt.get("onet")
+    else:
+        ckpt, onet = None, None
+        config = ModelConfig(input_size=args.input_size, model_args={"width": args.width, "hidden": 128})
+    net = Net(len(CLASSES), **config.model_args)
+    if ckpt:
         net.load_state_dict(ckpt["model"])
-        verifier = {"onet": ckpt["onet"]} if ckpt.get("onet") is not None else {}
-        return net, ckpt["model_args"], ckpt["input_size"], detector_settings(args, ckpt), verifier
-    model_args = {"width": args.width, "hidden": 128}
-    return Net(len(CLASSES), **model_args), model_args, args.input_size, detector_settings(args, {}), {}
+    return net, with_flags(config, args), onet
 
 
-def detector_settings(args, ckpt):
-    """Detector settings and detect_every: the flags given, else the parent model's, else defaults."""
-    d = {**DetectorSettings().to_dict(), **ckpt.get("detector", {}), "detect_every": ckpt.get("detect_every", 1)}
-    for key in ("min_face_size", "max_side", "thresholds", "min_score", "detect_every"):
-        if getattr(args, key) is not None:
-            d[key] = getattr(args, key)
-    return d
+def with_flags(config, args):
+    """The configuration with the still-image detector settings, detect_every and unsure_below the flags give."""
+    detector = {k: getattr(args, k) for k in ("min_face_size", "max_side", "thresholds", "min_score")
+                if getattr(args, k) is not None}
+    kept = {k: getattr(args, k) for k in ("detect_every", "unsure_below") if getattr(args, k) is not None}
+    return config.merged(detector=detector, **kept)
 
 
 def main(argv=None):
@@ -119,9 +123,9 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     g = torch.Generator().manual_seed(args.seed)
     try:
-        net, model_args, size, detector, verifier = build(args)
-        x, y, _, sides = load_split(args.data_dir, "train", size, args.repeat_first)
-        xv, yv, _, _ = load_split(args.data_dir, "test", size)
+        net, config, onet = build(args)
+        x, y, _, sides = load_split(args.data_dir, "train", config.input_size, args.repeat_first)
+        xv, yv, _, _ = load_split(args.data_dir, "test", config.input_size)
         if len(y) == 0 or len(set(y.tolist())) < 2:
             raise InputError(f"{', '.join(args.data_dir)}: need training crops of at least two classes (run extract_faces.py)")
     except InputError as e:
@@ -146,11 +150,7 @@ def main(argv=None):
     summary = {"train": int(len(y)), "test": int(len(yv)), "dirs": list(args.data_dir),
                "per_class_train": {c: int((y == k).sum()) for k, c in enumerate(CLASSES)}, "val_accuracy": acc,
                "drift_reference": drift_reference(net, xv if len(yv) else x, sides)}
-    every = detector.pop("detect_every")
-    save_checkpoint(path, net, model_args=model_args, classes=list(CLASSES), input_size=size, detect_every=every,
-                    normalize={"mean": list(MEAN), "std": list(STD)}, crop_margin=CROP_MARGIN,
-                    detector=DetectorSettings.from_dict(detector).to_dict(),
-                    config={k: v for k, v in vars(args).items()}, data=summary, **verifier)
+    write_model(path, net.state_dict(), config.merged(config=dict(vars(args)), data=summary), onet)
     print(f"{args.epochs} epochs in {time.time() - t0:.0f} s, val accuracy {acc:.4f} -> {path}")
     return 0
 

@@ -157,7 +157,7 @@ def main(argv=None):
 
 def measure(opt, clf):
     """All the numbers for one (possibly scaled) clip."""
-    opt.detect_every = opt.detect_every or clf.ckpt.get("detect_every", 1)
+    opt.detect_every = opt.detect_every or clf.config.detect_every
     out = {"clip": opt.clip_name, "resize": opt.resize, "detector": clf.stream_detector.to_dict(),
            "detect_every": opt.detect_every, "decode_fps": decode_only(opt)}
     out["pipeline_fps"], ours = pipeline(opt, clf)

@@ -7,12 +7,12 @@ import torch
 from torch import nn
 
 from maskdet import CLASSES, InputError
-from maskdet.detect import CROP_MARGIN, DetectorSettings, FaceDetector, crop_box
+from maskdet.config import MEAN, STD, ModelConfig  # noqa: F401 (MEAN, STD: the training normalisation)
+from maskdet.detect import FaceDetector, crop_box
 from maskdet.files import atomic_path
 
 FORMAT = "cctv-mask-detector/classifier"
 VERSION = 1
-MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 
 
 class Net(nn.Module):
@@ -33,22 +33,21 @@ class Net(nn.Module):
 
 
 class Classifier:
-    """A loaded model: network, class names, input size, crop margin, detector settings and the
-    detector's verifier (an O-Net finetuned on camera faces; None in a model without one)."""
+    """A loaded model: network, its configuration (class names, input size, crop margin, detector
+    settings) and the detector's verifier (an O-Net finetuned on camera faces; None without one)."""
 
     def __init__(self, ckpt):
-        self.ckpt = ckpt
-        self.classes = list(ckpt["classes"])
-        self.input_size = int(ckpt["input_size"])
-        self.margin = float(ckpt.get("crop_margin", CROP_MARGIN))
-        self.detector = DetectorSettings.from_dict(ckpt.get("detector"))
-        # footage and live streams: the same detector with the model's real-time overrides (a coarser search)
-        self.stream_detector = DetectorSettings.from_dict({**self.detector.to_dict(), **(ckpt.get("stream_detector") or {})})
-        self.net = Net(len(self.classes), **ckpt["model_args"])
+        self.ckpt, self.config = ckpt, ModelConfig.from_checkpoint(ckpt)
+        self.classes = list(self.config.classes)
+        self.input_size = int(self.config.input_size)
+        self.margin = float(self.config.crop_margin)
+        self.unsure_below = float(self.config.unsure_below)
+        self.detector, self.stream_detector = self.config.detector, self.config.stream_detector
+        self.net = Net(len(self.classes), **self.config.model_args)
         self.net.load_state_dict(ckpt["model"])
         self.net.eval()
-        self.mean = torch.tensor(ckpt["normalize"]["mean"]).view(1, 3, 1, 1)
-        self.std = torch.tensor(ckpt["normalize"]["std"]).view(1, 3, 1, 1)
+        self.mean = torch.tensor(self.config.normalize["mean"]).view(1, 3, 1, 1)
+        self.std = torch.tensor(self.config.normalize["std"]).view(1, 3, 1, 1)
         self.verifier = None
         if ckpt.get("onet") is not None:
             from maskdet.onet import new_onet
@@ -78,6 +77,11 @@ class Classifier:
         idx = probs.argmax(1)
         return [self.classes[i] for i in idx], [float(probs[j, i]) for j, i in enumerate(idx)], probs
 
+    def is_sure(self, score):
+        """Whether a class probability is high enough to count the face; below it the face is shown as
+        unsure and the announcement rule leaves it out (a guess must not make the camera speak)."""
+        return score >= self.unsure_below
+
     def crop(self, rgb, box):
         """The crop of a face box exactly as training saw it (square, margin, clipped)."""
         x1, y1, x2, y2 = crop_box(box, rgb.shape[1], rgb.shape[0], self.margin)
@@ -92,13 +96,10 @@ class Classifier:
         return self.predict_crops([self.crop(rgb, b) for b in boxes])
 
 
-def save_checkpoint(path, net, **fields):
-    """Write a model file atomically: weights plus everything needed to use them."""
-    write_checkpoint(path, {"format": FORMAT, "version": VERSION, "model": net.state_dict(), **fields})
-
-
-def write_checkpoint(path, ckpt):
-    """Write a checkpoint dict atomically."""
+def write_model(path, weights, config, onet=None):
+    """Write a model file atomically: the classifier's weights (a state dict), its ModelConfig and the
+    detector's verifier weights (or None). Every script that writes a model calls this."""
+    ckpt = {"format": FORMAT, "version": VERSION, "model": weights, **config.to_checkpoint(), "onet": onet}
     with atomic_path(path) as tmp:
         torch.save(ckpt, tmp)
 

@@ -8,6 +8,7 @@ COLOURS = {
     "not_masked": (0, 94, 213),            # vermillion
 }
 SHORT = {"correctly_masked": "mask", "incorrectly_masked": "mask wrong", "not_masked": "no mask"}
+UNSURE = (160, 160, 160)                   # grey: shown, not counted by the rule
 
 
 def draw_frame(bgr, faces, correct, total, announce=False):
@@ -17,9 +18,10 @@ def draw_frame(bgr, faces, correct, total, announce=False):
     thick = max(1, int(round(2 * scale)))
     for f in faces:
         x1, y1, x2, y2 = (int(round(v)) for v in f["box"])
-        colour = COLOURS.get(f["label"], (255, 255, 255))
+        colour = UNSURE if f.get("unsure") else COLOURS.get(f["label"], (255, 255, 255))
         cv2.rectangle(bgr, (x1, y1), (x2, y2), colour, thick)
-        _label(bgr, f"{SHORT.get(f['label'], f['label'])} {f['score']:.2f}", (x1, y1), colour, scale * 0.6, thick)
+        text = f"{SHORT.get(f['label'], f['label'])}?" if f.get("unsure") else SHORT.get(f["label"], f["label"])
+        _label(bgr, f"{text} {f['score']:.2f}", (x1, y1), colour, scale * 0.6, thick)
     _banner(bgr, correct, total, announce, scale, thick)
     return bgr
 

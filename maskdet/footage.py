@@ -22,7 +22,7 @@ class FrameProcessor:
         from maskdet.drift import DriftMonitor
 
         self.pipeline, self.announcer, self.fps, self.speaker = pipeline, announcer, fps, speaker
-        self.drift = DriftMonitor(pipeline.clf.ckpt.get("data", {}).get("drift_reference"))
+        self.drift = DriftMonitor(pipeline.clf.config.data.get("drift_reference"))
         self.drift_warned = False
 
     def push(self, index, name, bgr, t=None):

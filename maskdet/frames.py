@@ -16,7 +16,7 @@ def run_frames(opt, clf):
     frames = faces = announcements = skipped = failed = 0
 
     def make_processor(fps, out):
-        pipe = FacePipeline(clf, detect_every=opt.detect_every or clf.ckpt.get("detect_every", 1))
+        pipe = FacePipeline(clf, detect_every=opt.detect_every or clf.config.detect_every)
         return FrameProcessor(pipe, announcer_from(opt), fps, speaker_from(opt, out))
 
     for src in folders:

@@ -19,6 +19,7 @@ VIDEOS_OUT = f"{FOOTAGE}/reconstructed_videos"  # reconstruct.py output
 ANNOTATION_QUEUE = "annotation_queue"         # annotate.py export -> a labelling tool -> annotate.py import
 SCENES = "scenes"                             # annotate.py import -> extract_faces.py, finetune_detector.py, drift_report.py
 SCENE_FACES = "scene_faces"                   # extract_faces.py on scenes -> train_mask_detection_model.py
+FLEET_OUT = "fleet_out"                       # fleet.py: OUT/<video or camera>/, events.jsonl, index.html
 REPORTS = "reports"                           # drift_report.py, test.py --report
 SPLITS = ("train", "test")
 

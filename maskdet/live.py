@@ -1,5 +1,4 @@
 """test.py --source: frames processed as they arrive from a file, camera or network stream."""
-import json
 import queue
 import signal
 import threading
@@ -9,10 +8,12 @@ from pathlib import Path
 import cv2
 
 from maskdet import InputError
+from maskdet.alerts import hide_credentials
 from maskdet.announce import announcer_from, speaker_from
-from maskdet.files import clean_partials, make_parent
+from maskdet.files import make_parent
 from maskdet.footage import FrameProcessor, closing_line
 from maskdet.pipeline import FacePipeline
+from maskdet.sinks import close_all
 
 QUEUE_SIZE = 8      # frames waiting for the detector; a live source drops the oldest beyond this
 MAX_BACKOFF = 30.0  # seconds between reconnection attempts, at most
@@ -48,7 +49,7 @@ class Reader(threading.Thread):
         self.fps, self.dropped, self.reconnects = 25.0, 0, 0
         self.cap = open_source(source, stall_s)
         if self.cap is None:
-            raise InputError(f"{source}: cannot open this source")
+            raise InputError(f"{hide_credentials(source)}: cannot open this source")
         fps = self.cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if fps and 0 < fps < 1000 else 25.0
 
@@ -65,7 +66,7 @@ class Reader(threading.Thread):
                     continue
                 if not is_stream(self.source) or failures >= self.retries:
                     if failures:
-                        print(f"warning: {self.source}: gave up after {failures} reconnection attempts")
+                        print(f"warning: {hide_credentials(self.source)}: gave up after {failures} reconnection attempts")
                     break
                 failures += 1
                 if not self._reconnect(failures):
@@ -99,7 +100,7 @@ class Reader(threading.Thread):
             self.cap.release()
         if self.stop.wait(min(MAX_BACKOFF, 2.0 ** (attempt - 1))):
             return False
-        print(f"reconnecting to {self.source} (attempt {attempt}/{self.retries})")
+        print(f"reconnecting to {hide_credentials(self.source)} (attempt {attempt}/{self.retries})")
         self.cap = open_source(self.source, self.stall_s)
         self.reconnects += self.cap is not None
         return True
@@ -107,51 +108,90 @@ class Reader(threading.Thread):
 
 def run_live(opt, clf):
     """Process a live source until it ends, --max_frames, or Ctrl-C; outputs are always closed cleanly."""
-    reader = Reader(opt.source, opt.reconnects, opt.stall_timeout)
-    log_path = Path(opt.log) if opt.log else None
-    out_dir = log_path.parent if log_path else Path(".")
-    try:
-        log = open_log(log_path)
-    except InputError:
-        reader.cap.release()
-        raise
-    pipe = FacePipeline(clf, detect_every=opt.detect_every or clf.ckpt.get("detect_every", 1))
-    proc = FrameProcessor(pipe, announcer_from(opt), reader.fps, speaker_from(opt, out_dir))
-    writer, n, faces, ann, t0 = None, 0, 0, 0, time.time()
-
-    def keep(done):
-        nonlocal writer, faces, ann
-        for rec, frame in done:
-            faces, ann = faces + len(rec["faces"]), ann + rec["announce"]
-            if log:
-                log.write(json.dumps(rec) + "\n")
-                log.flush()
-            writer = writer or _writer(opt.save_video, reader.fps, frame)
-            if writer:
-                writer.write(frame)
-
+    out_dir = Path(opt.log).parent if opt.log else Path(".")
     interrupted = threading.Event()
     previous = _on_ctrl_c(lambda *_: interrupted.set())
-    reader.start()
     try:
-        while (frame := _next_frame(reader, interrupted)) is not None:
-            n += 1
-            keep(proc.push(n, f"{n:06d}", frame))
-            if opt.max_frames and n >= opt.max_frames:
-                break
-        if interrupted.is_set():
-            print("interrupted: closing outputs")
-        keep(proc.flush())  # the frames still waiting for a search pass
+        stats = process_source(opt.source, clf, lambda fps: live_sinks(opt, fps), announcer_from(opt),
+                               detect_every=opt.detect_every, speaker=speaker_from(opt, out_dir),
+                               reconnects=opt.reconnects, stall_s=opt.stall_timeout, max_frames=opt.max_frames,
+                               stop=interrupted)
     finally:
         _on_ctrl_c(previous)
+    print(closing_line(stats["frames"], stats["faces"], stats["announcements"], 0, stats["seconds"], opt.log or "(no log)")
+          + f"; {stats['dropped']} frames dropped, {stats['reconnects']} reconnects")
+    return 0 if stats["frames"] else 1
+
+
+def live_sinks(opt, fps):
+    """test.py --source's outputs: --log, --save_video, and --events (with snapshots and --webhook)."""
+    from maskdet.sinks import EventSink, LogSink, VideoSink
+
+    sinks = [LogSink(opt.log)] if opt.log else []
+    sinks += [VideoSink(opt.save_video, fps)] if opt.save_video else []
+    if getattr(opt, "events", None):
+        from maskdet.alerts import Webhook, check_url
+
+        events = Path(opt.events)
+        webhook = Webhook(check_url(opt.webhook)) if getattr(opt, "webhook", None) else None
+        sinks.append(EventSink(events, _camera_name(opt.source), None if opt.no_snapshots else events.parent / "snapshots",
+                               message=opt.message, webhook=webhook))
+    return sinks
+
+
+def _camera_name(source):
+    """A short name for a source in events: a file's stem, "camera0", or a URL's host."""
+    if source.isdigit():
+        return f"camera{source}"
+    if "://" in source:
+        from urllib.parse import urlsplit
+        return urlsplit(source).hostname or "stream"
+    return Path(source).stem
+
+
+def process_source(source, clf, make_sinks, announcer, *, detect_every=None, speaker=None, reconnects=5,
+                   stall_s=10.0, max_frames=0, stop=None, first_index=1):
+    """Run `source` through the pipeline until it ends, `max_frames` frames, or `stop` (an Event) is set.
+    Every (log record, annotated frame) goes to each sink of make_sinks(fps), in frame order; the sinks
+    are closed at the end (ok=False after an error). Frames are numbered from `first_index`.
+    The one frame loop of test.py --source and fleet.py; returns counts and timings."""
+    reader = Reader(source, reconnects, stall_s)
+    try:
+        sinks = make_sinks(reader.fps)
+    except BaseException:
+        reader.cap.release()
+        raise
+    pipe = FacePipeline(clf, detect_every=detect_every or clf.config.detect_every)
+    proc = FrameProcessor(pipe, announcer, reader.fps, speaker)
+    stop = stop or threading.Event()
+    stats = {"frames": 0, "faces": 0, "announcements": 0, "fps": reader.fps, "t0": time.time()}
+    ok = False
+    reader.start()
+    try:
+        while (frame := _next_frame(reader, stop)) is not None:
+            stats["frames"] += 1
+            index = first_index + stats["frames"] - 1
+            _hand(sinks, proc.push(index, f"{index:06d}", frame), stats)
+            if max_frames and stats["frames"] >= max_frames:
+                break
+        if stop.is_set():
+            print("interrupted: closing outputs")
+        _hand(sinks, proc.flush(), stats)  # the frames still waiting for a search pass
+        ok = True
+    finally:
         reader.stop.set()
-        if writer:
-            writer.close()
-        if log:
-            log.close()
-    print(closing_line(n, faces, ann, 0, time.time() - t0, opt.log or "(no log)")
-          + f"; {reader.dropped} frames dropped, {reader.reconnects} reconnects")
-    return 0 if n else 1
+        close_all(sinks, ok)
+    stats.update(seconds=time.time() - stats.pop("t0"), dropped=reader.dropped, reconnects=reader.reconnects)
+    return stats
+
+
+def _hand(sinks, done, stats):
+    """Give each finished frame to every sink, in order; count faces and announcements."""
+    for record, frame in done:
+        stats["faces"] += len(record["faces"])
+        stats["announcements"] += record["announce"]
+        for sink in sinks:
+            sink.write(record, frame)
 
 
 def _on_ctrl_c(handler):
@@ -181,12 +221,3 @@ def open_log(path):
         return open(path, "w")
     except OSError as e:
         raise InputError(f"{path}: cannot write the log ({e.strerror})") from None
-
-
-def _writer(path, fps, frame):
-    """The H.264 writer of --save_video, after removing what a killed run left of that same file."""
-    from maskdet.video import H264Writer
-    if not path:
-        return None
-    clean_partials(Path(path).parent, only=path)
-    return H264Writer(path, fps, (frame.shape[1], frame.shape[0]))

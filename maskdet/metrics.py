@@ -59,7 +59,8 @@ def binary_scores(truth, pred):
     """Accuracy and balanced accuracy of boolean decisions (balanced: mean of both recalls)."""
     truth, pred = np.asarray(truth, bool), np.asarray(pred, bool)
     if len(truth) == 0:
-        return {"accuracy": 0.0, "balanced_accuracy": 0.0, "count": 0, "positives": 0}
+        return {"accuracy": 0.0, "balanced_accuracy": 0.0, "count": 0, "positives": 0, "false_alarms": 0, "missed_alarms": 0}
     recalls = [float((pred[truth == v] == v).mean()) for v in (True, False) if (truth == v).any()]
     return {"accuracy": float((truth == pred).mean()), "balanced_accuracy": float(np.mean(recalls)),
-            "count": int(len(truth)), "positives": int(truth.sum())}
+            "count": int(len(truth)), "positives": int(truth.sum()),
+            "false_alarms": int((pred & ~truth).sum()), "missed_alarms": int((truth & ~pred).sum())}

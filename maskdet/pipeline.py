@@ -156,5 +156,6 @@ class FacePipeline:
         """One shown face as a log/draw record, labelled by its track's votes so far."""
         p = t.votes / t.votes.sum()
         k = int(p.argmax())
+        sure = self.clf.is_sure(float(p[k]))
         return {"box": [round(float(v), 1) for v in box], "label": self.clf.classes[k], "score": round(float(p[k]), 3),
-                "track": t.id, "counted": counted}
+                "track": t.id, "counted": counted and sure, **({} if sure else {"unsure": True})}

@@ -25,13 +25,14 @@ def scene_images(scenes, desc):
 
 def predict_scenes(scenes, clf, settings=None):
     """[(scene, predicted boxes, labels, scores, counted)] with the model's detector settings (or
-    `settings`); `counted`: which faces the announcement rule counts."""
+    `settings`); `counted`: which faces the announcement rule counts (detected surely, classified surely)."""
     detector = clf.face_detector(settings)
     out = []
     for s, rgb in scene_images(scenes, "scenes"):
         faces = detector.detect(rgb)
         labels, scores, _ = clf.predict_faces(rgb, faces)
-        out.append((s, [f.box for f in faces], labels, scores, [detector.counts(f) for f in faces]))
+        out.append((s, [f.box for f in faces], labels, scores,
+                    [detector.counts(f) and clf.is_sure(p) for f, p in zip(faces, scores)]))
     return out
 
 
@@ -53,13 +54,15 @@ def scene_report(results, threshold=0.75):
         counted_labels = [lab for lab, c in zip(labels, counted) if c]
         ann_pred.append(is_bad(counted_labels.count("correctly_masked"), len(counted_labels), threshold))
     n_truth = sum(c for c, _ in bins.values())
+    big = [bins[b] for b in ("medium", "large")]             # faces >= 32 px
     m = confusion(truth_cls, pred_cls, CLASSES)[:, :-1]
     pc = per_class(m, CLASSES)
     present = [c for c in CLASSES if pc[c]["support"]]
     return {
         "images": len(results), "faces": n_truth, "iou": IOU,
         "detection": {"recall": tp / max(n_truth, 1), "precision": tp / max(n_pred, 1), "predicted": n_pred,
-                      "by_size": {b: {"count": c, "recall": f / c if c else None} for b, (c, f) in bins.items()}},
+                      "by_size": {b: {"count": c, "recall": f / c if c else None} for b, (c, f) in bins.items()},
+                      "large_and_medium_recall": sum(f for _, f in big) / max(sum(c for c, _ in big), 1)},
         "classification": {"matched": len(truth_cls), "accuracy": float(np.trace(m)) / max(len(truth_cls), 1),
                            "macro_recall": float(np.mean([pc[c]["recall"] for c in present])) if present else 0.0,
                            "per_class": pc, "confusion": {"rows": list(CLASSES), "matrix": m.tolist()}},
@@ -72,10 +75,12 @@ def print_scene_report(r, title=""):
     d, c, a = r["detection"], r["classification"], r["announce"]
     sizes = "  ".join(f"{b} {v['recall']:.3f} (n={v['count']})" for b, v in d["by_size"].items() if v["count"])
     print(f"{title}{r['images']} images, {r['faces']} faces")
-    print(f"  detection      recall {d['recall']:.3f}  precision {d['precision']:.3f}  by size: {sizes}")
+    print(f"  detection      recall {d['recall']:.3f} (>= 32 px {d['large_and_medium_recall']:.3f})  "
+          f"precision {d['precision']:.3f}  by size: {sizes}")
     print(f"  classification accuracy {c['accuracy']:.3f}  macro recall {c['macro_recall']:.3f}  "
           + "  ".join(f"{k} {v['recall']:.2f}" for k, v in c["per_class"].items() if v["support"]))
-    print(f"  announcement   accuracy {a['accuracy']:.3f}  balanced accuracy {a['balanced_accuracy']:.3f}")
+    print(f"  announcement   accuracy {a['accuracy']:.3f}  balanced accuracy {a['balanced_accuracy']:.3f}  "
+          f"false alarms {a['false_alarms']} of {a['count'] - a['positives']}, missed {a['missed_alarms']} of {a['positives']}")
 
 
 def run_scenes(opt, clf):

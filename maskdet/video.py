@@ -122,7 +122,12 @@ class H264Writer:
                 try:
                     self._gen.send(frame)
                 except Exception as e:  # ffmpeg died (disk full, killed): reported by write/close
-                    self.error = e
+                    self.error = self._failed(e)
+
+    def _failed(self, e):
+        """One line naming the video for an encoder that died (imageio's message has ffmpeg's command)."""
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        return InputError(f"{self.path}: video encoding failed, not written (ffmpeg: {reason})")
 
     def close(self, keep=True):
         """Finish the file and move it into place (or drop it when keep is False)."""
@@ -131,7 +136,7 @@ class H264Writer:
         try:
             self._gen.close()
         except Exception as e:
-            self.error = self.error or e
+            self.error = self.error or self._failed(e)
         if keep and self.count and self.error is None:
             self._tmp_ctx.__exit__(None, None, None)
         else:

@@ -41,6 +41,8 @@ def test_confusion_and_per_class_with_missed():
 def test_binary_scores():
     r = binary_scores([True, False, False, False], [False, False, False, False])
     assert r["accuracy"] == 0.75 and r["balanced_accuracy"] == 0.5
+    assert (r["false_alarms"], r["missed_alarms"]) == (0, 1)
+    assert binary_scores([False, True, False], [True, True, True])["false_alarms"] == 2
     assert binary_scores([True, False], [True, False])["balanced_accuracy"] == 1.0
 
 
@@ -55,10 +57,12 @@ def test_scene_report_known_answer():
     assert d["by_size"]["small"] == {"count": 1, "recall": 1.0}
     assert d["by_size"]["medium"] == {"count": 1, "recall": 1.0}
     assert d["by_size"]["large"] == {"count": 1, "recall": 0.0}
+    assert d["large_and_medium_recall"] == 0.5                             # the 40 px face found, the 70 px one not
     c = r["classification"]
     assert c["accuracy"] == 0.5 and c["macro_recall"] == pytest.approx(0.5)  # not_masked 1.0, correct 0.0
     # scene 1 is bad in truth (1 of 2) and prediction (0 of 2); scene 2 is fine in truth, bad in prediction
-    assert r["announce"] == {"accuracy": 0.5, "balanced_accuracy": 0.5, "count": 2, "positives": 1}
+    assert r["announce"] == {"accuracy": 0.5, "balanced_accuracy": 0.5, "count": 2, "positives": 1,
+                             "false_alarms": 1, "missed_alarms": 0}
 
 
 def test_scene_report_announces_on_counted_faces_only():

@@ -119,3 +119,17 @@ def test_mirrored_verification_is_mirror_symmetric(moving_face):
     assert mbox[0] == pytest.approx([w - box[0][2], box[0][1], w - box[0][0], box[0][3]], abs=1e-3)
     plain, _ = onet_boxes(net, frame, [(100, 90, 250, 270)])
     assert iou(plain[0], box[0]) > 0.8                                     # still on the face
+
+
+def test_a_face_the_classifier_cannot_call_is_unsure_drawn_grey_and_not_counted(moving_face):
+    from maskdet.draw import UNSURE, draw_frame
+
+    clf = load_classifier("models/mask_classifier.pt")
+    sure = FacePipeline(clf).push(moving_face[0])[0][1][0]
+    assert sure["counted"] and "unsure" not in sure and sure["score"] < 1.0
+    clf.unsure_below = sure["score"] + 0.001                               # just above what it can say
+    face = FacePipeline(clf).push(moving_face[0])[0][1][0]
+    assert face["unsure"] and not face["counted"] and face["label"] == sure["label"]
+    frame = draw_frame(moving_face[0].copy(), [face], 0, 0)
+    x1, y1 = (int(round(v)) for v in face["box"][:2])
+    assert tuple(frame[y1 + 10, x1]) == UNSURE                              # the box's left edge, in grey

@@ -1,0 +1,60 @@
+"""benchmarks/throughput.py, once on 6 small frames: its JSON has every figure, each sane and
+consistent with the others (a smoke test, not a timed test: no speed is asserted)."""
+import json
+import resource
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import ROOT, load_script
+from maskdet.video import probe
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory, portraits):
+    """16 frames of 480x360 grey with one face (the Hopper portrait) sliding right: one face a frame."""
+    path = tmp_path_factory.mktemp("bench") / "clip.avi"
+    face = cv2.cvtColor(cv2.resize(portraits["hopper"], (150, 180), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2BGR)
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (480, 360))
+    for i in range(16):
+        f = np.full((360, 480, 3), 90, np.uint8)
+        f[90:270, 60 + 8 * i:210 + 8 * i] = face
+        w.write(f)
+    w.release()
+    return path
+
+
+def test_throughput_smoke(clip, tmp_path, capsys):
+    out = tmp_path / "reports" / "bench.json"
+    t0 = time.perf_counter()
+    assert load_script("benchmarks/throughput.py").main(
+        [str(clip), "--resize", "240x180", "--max_frames", "6", "--json", str(out)]) == 0
+    wall = time.perf_counter() - t0
+    r = json.loads(out.read_text())
+    assert set(r) == {"clip", "resize", "detector", "detect_every", "decode_fps", "pipeline_fps", "peak_rss_mb",
+                      "end_rss_mb", "frames", "naive_fps", "speedup", "recall_vs_naive", "naive_faces",
+                      "fraction_of_decode"}
+    from maskdet.classifier import load_classifier
+    model = load_classifier(ROOT / "models" / "mask_classifier.pt")
+    assert r["clip"] == str(clip) and r["resize"] == "240x180"
+    assert r["detector"] == model.stream_detector.to_dict() and r["detect_every"] == model.ckpt["detect_every"] == 8
+
+    assert probe(clip)["frames"] == 16                                 # read by ffmpeg, not by the benchmark
+    assert r["frames"] == 6                                            # --max_frames stops the pipeline
+    assert r["naive_faces"] == 6                                       # one face in each of the 6 frames
+    assert 0.9 <= r["recall_vs_naive"] <= 1.0                          # a clear face: the pipeline keeps it
+    for k in ("decode_fps", "pipeline_fps", "naive_fps"):
+        assert r[k] > 0, k
+    # each figure is frames / seconds of its own pass: the passes together took less than the whole run
+    assert 6 / r["decode_fps"] + 6 / r["pipeline_fps"] + 6 / r["naive_fps"] < wall
+    assert r["speedup"] == pytest.approx(r["pipeline_fps"] / r["naive_fps"], rel=1e-9)
+    assert r["fraction_of_decode"] == pytest.approx(r["pipeline_fps"] / r["decode_fps"], rel=1e-9)
+    assert r["fraction_of_decode"] < 1 and r["naive_fps"] < r["decode_fps"]  # both decode the frames, and more
+    own_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the benchmark ran in this process
+    # the kernel's peak and current counts are each read approximately (per-CPU counters): a page batch apart
+    assert 50 < r["end_rss_mb"] <= r["peak_rss_mb"] + 1 and r["peak_rss_mb"] <= own_peak + 1
+    printed = capsys.readouterr().out
+    assert f"frames: {r['frames']}" in printed and "recall_vs_naive" in printed
+
