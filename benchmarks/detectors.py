@@ -105,8 +105,9 @@ def choose(rows):
 
 def print_row(r):
     """One line of the comparison table."""
-    print(f"{r['variant']:<16}{r['min_score']:>5.2f}{r['count_score']:>6.2f}{r['recall_ge32']:>7.3f}{r['recall_lt32']:>7.3f}"
-          f"{r['precision']:>7.3f}{r['macro_recall']:>7.3f}{r['announce_accuracy']:>7.3f}{r['announce_balanced']:>7.3f}{r['ms']:>7.1f}")
+    cols = ("recall_ge32", "recall_lt32", "precision", "macro_recall", "announce_accuracy", "announce_balanced")
+    print(f"{r['variant']:<16}{r['min_score']:>5.2f}{r['count_score']:>6.2f}"
+          + "".join(f"{r[k]:>7.3f}" if r[k] is not None else f"{'-':>7}" for k in cols) + f"{r['ms']:>7.1f}")  # -: no such faces
 
 
 HEADER = f"{'variant':<16}{'min':>5}{'count':>6}{'>=32':>7}{'<32':>7}{'prec':>7}{'macro':>7}{'ann':>7}{'bal':>7}{'ms':>7}"
@@ -117,7 +118,7 @@ def summary(r):
     b = r["detection"]["by_size"]
     big = b["medium"]["count"] * (b["medium"]["recall"] or 0) + b["large"]["count"] * (b["large"]["recall"] or 0)
     n_big = b["medium"]["count"] + b["large"]["count"]
-    return {"recall_ge32": big / max(n_big, 1), "recall_lt32": b["small"]["recall"], "precision": r["detection"]["precision"],
+    return {"recall_ge32": big / n_big if n_big else None, "recall_lt32": b["small"]["recall"], "precision": r["detection"]["precision"],
             "recall": r["detection"]["recall"], "predicted": r["detection"]["predicted"],
             "macro_recall": r["classification"]["macro_recall"], "accuracy": r["classification"]["accuracy"],
             "announce_accuracy": r["announce"]["accuracy"], "announce_balanced": r["announce"]["balanced_accuracy"]}

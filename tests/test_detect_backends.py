@@ -81,3 +81,28 @@ def test_the_tracker_follows_a_face_that_yunet_found(portraits):
     assert [i for i, _ in done] == list(range(10))
     for (i, faces), known in zip(done, truth):
         assert len(faces) == 1 and faces[0]["track"] == 1 and iou(faces[0]["box"], known) > 0.5, f"frame {i}"
+
+
+def test_detectors_benchmark_on_two_hand_made_scenes(portraits, tmp_path):
+    """benchmarks/detectors.py on a tiny VOC folder: a row per variant and cut-off, each with the numbers."""
+    import json
+
+    from conftest import load_script, save_rgb
+
+    for k, (name, wh, at) in enumerate([("hopper", (128, 150), (40, 30)), ("astronaut", (200, 200), (150, 40))]):
+        frame, (box,) = scene(portraits, [(name, wh, at)], size=(400, 300))
+        save_rgb(tmp_path / "images" / f"s{k}.jpg", frame)
+        obj = "".join(f"<{t}>{v:.0f}</{t}>" for t, v in zip(("xmin", "ymin", "xmax", "ymax"), box))
+        (tmp_path / "annotations").mkdir(exist_ok=True)
+        (tmp_path / "annotations" / f"s{k}.xml").write_text(
+            f"<annotation><filename>s{k}.jpg</filename><size><width>400</width><height>300</height></size>"
+            f"<object><name>without_mask</name><bndbox>{obj}</bndbox></object></annotation>")
+    out = tmp_path / "r.json"
+    assert load_script("benchmarks/detectors.py").main(
+        ["--data_dir", str(tmp_path), "--split", "all", "--variants", "mtcnn", "yunet", "--min_scores", "0.5",
+         "--count_scores", "0.9", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["scenes"] == 2 and [row["variant"] for row in r["rows"]] == ["mtcnn", "yunet"]
+    yunet = r["rows"][1]
+    assert yunet["settings"]["backend"] == "yunet" and yunet["recall_ge32"] == 1.0 and yunet["precision"] == 1.0
+    assert yunet["ms"] > 0 and set(r["chosen"]) >= {"mtcnn", "yunet"}
