@@ -69,3 +69,11 @@ def test_throughput_with_another_stream_detector(clip, tmp_path):
     r = json.loads(out.read_text())
     assert r["detector"]["backend"] == "yunet" and r["detector"]["thresholds"] == [0.6]
     assert r["frames"] == 6 and r["pipeline_faces"] == 6
+
+
+def test_search_benchmark_times_each_detector_on_the_same_frames(clip, capsys):
+    """benchmarks/search.py: the stream detector and YuNet each find the one face in the 4 searched frames."""
+    assert load_script("benchmarks/search.py").main([str(clip), "--every", "4"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and all(" 4 faces " in line and "(4 frames, 1 thread(s))" in line for line in lines)
+    assert lines[0].endswith("stream  (4 frames, 1 thread(s))") and '"yunet"' in lines[1]
