@@ -1,20 +1,26 @@
-"""Face detection: facenet-pytorch's pretrained MTCNN (weights ship inside the wheel) with the
-settings that make it find masked and small faces."""
+"""Face detection: one detector, whose face search is the backend its settings name: facenet-pytorch's
+pretrained MTCNN (weights inside the wheel; the default) or YuNet (weights in maskdet/weights), with
+the settings that make it find masked and small faces. Every backend's faces come out as `Face`."""
 from dataclasses import asdict, dataclass, field
 
 import cv2
 import numpy as np
 import torch
 
-from maskdet.mtcnn import Cascade, nms, pretrained_nets, square, to_input
+from maskdet import InputError
+from maskdet.mtcnn import Cascade, nms, pretrained_nets, pretrained_onet, square, to_input
+
+BACKENDS = ("mtcnn", "yunet")
 
 
 @dataclass
 class DetectorSettings:
-    """How MTCNN is run; stored inside every model file so that all stages agree."""
-    min_face_size: int = 20       # smallest face searched for, in pixels of the detection image
+    """How faces are searched for; stored inside every model file so that all stages agree."""
+    backend: str = "mtcnn"        # the face search: "mtcnn" or "yunet" (one stage: uses the last threshold)
+    min_face_size: int = 20       # smallest face searched for, in pixels of the detection image (MTCNN)
     max_side: int = 0             # frames with a longer side are shrunk to it before detection (0: never)
-    thresholds: tuple = (0.6, 0.7, 0.7)  # P-, R-, O-Net; MTCNN's defaults
+    upscale: float = 1.0          # then enlarged by this factor: the search sees small faces bigger
+    thresholds: tuple = (0.6, 0.7, 0.7)  # P-, R-, O-Net; MTCNN's defaults. YuNet's score threshold is the last
     factor: float = 0.709         # image pyramid step
     pad: float = 0.0              # pad each side by this fraction of the image: MTCNN misses faces cut by the border
     min_score: float = 0.0        # drop faces whose final probability is below this (with a verifier: its score)
@@ -27,6 +33,8 @@ class DetectorSettings:
         known = {k: v for k, v in (d or {}).items() if k in cls.__dataclass_fields__}
         if "thresholds" in known:
             known["thresholds"] = tuple(float(t) for t in known["thresholds"])
+        if known.get("backend", "mtcnn") not in BACKENDS:
+            raise InputError(f"detector backend {known['backend']!r} is not one of {', '.join(BACKENDS)}")
         return cls(**known)
 
     def to_dict(self):
@@ -59,46 +67,60 @@ class Face:
 VERIFY_NMS = 0.3  # verified boxes overlapping more than this are one face
 
 
-class FaceDetector:
-    """MTCNN on CPU with padding and resizing applied around it. With `verifier` (an O-Net finetuned on
-    camera faces, see maskdet.onet) MTCNN only proposes faces at loose thresholds; the verifier then
-    re-scores and re-places each proposal twice on the full-resolution frame, and a face's score is the
-    geometric mean of MTCNN's probability and the verifier's two. `fast` (streams): the cascade is run
-    by maskdet.mtcnn rather than by facenet-pytorch."""
+def face_search(settings, fast=False):
+    """The backend the settings name: an object whose detect(image, thresholds) returns (boxes,
+    probabilities, landmarks) in pixels of `image`. MTCNN on streams (`fast`) is maskdet's own run of
+    the cascade; on still images facenet-pytorch's, whose proposals the verifier was trained on."""
+    s = settings
+    if s.backend == "yunet":
+        from maskdet.yunet import YuNet
+        return YuNet()
+    if fast:
+        return Cascade(pretrained_nets(), s.min_face_size, s.thresholds, s.factor)
+    return FacenetMTCNN(s)
 
-    def __init__(self, settings=None, verifier=None, fast=False):
+
+class FacenetMTCNN:
+    """facenet-pytorch's MTCNN.detect behind the backends' detect(image, thresholds)."""
+
+    def __init__(self, s):
         from facenet_pytorch import MTCNN
 
+        self.mtcnn = MTCNN(keep_all=True, min_face_size=s.min_face_size, thresholds=list(s.thresholds),
+                           factor=s.factor, post_process=False, device="cpu")
+        self.onet = self.mtcnn.onet
+
+    def detect(self, image, thresholds):
+        """(boxes, probabilities, landmarks) of one prepared RGB image."""
+        self.mtcnn.thresholds = list(thresholds)
+        with torch.no_grad():
+            boxes, probs, points = self.mtcnn.detect(image, landmarks=True)
+        return (boxes, probs, points) if boxes is not None else ((), (), ())
+
+
+class FaceDetector:
+    """A face search (the settings' backend) on CPU with padding and resizing applied around it. With
+    `verifier` (an O-Net finetuned on camera faces, see maskdet.onet) the search only proposes faces at
+    loose thresholds; the verifier then re-scores and re-places each proposal twice on the
+    full-resolution frame, and a face's score is the geometric mean of the search's probability and
+    the verifier's two. Known faces are followed (refine) by MTCNN's O-Net, whichever backend searches.
+    `fast` (streams): MTCNN's cascade is run by maskdet.mtcnn rather than by facenet-pytorch."""
+
+    def __init__(self, settings=None, verifier=None, fast=False):
         self.settings = s = settings or DetectorSettings()
-        if fast:
-            self.cascade, self.mtcnn = Cascade(pretrained_nets(), s.min_face_size, s.thresholds, s.factor), None
-        else:
-            self.cascade = None
-            self.mtcnn = MTCNN(keep_all=True, min_face_size=s.min_face_size, thresholds=list(s.thresholds),
-                               factor=s.factor, post_process=False, device="cpu")
-        self.onet = (self.cascade or self.mtcnn).onet  # follows known faces (refine)
+        self.search = face_search(s, fast)
+        self.onet = self.search.onet if s.backend == "mtcnn" else pretrained_onet()  # follows known faces
         self.verifier = verifier if s.verify else None
 
     def detect(self, rgb, pad=None, thresholds=None):
         """All faces in one RGB uint8 frame, sorted left to right; `pad` and `thresholds` override the settings."""
         s = self.settings
         h, w = rgb.shape[:2]
-        scale = min(1.0, s.max_side / max(h, w)) if s.max_side else 1.0
+        scale = (min(1.0, s.max_side / max(h, w)) if s.max_side else 1.0) * s.upscale
         pad = int(round((s.pad if pad is None else pad) * max(h, w)))
-        found = self._search(self._prepare(rgb, scale, pad), thresholds or s.thresholds)
+        found = self.search.detect(self._prepare(rgb, scale, pad), thresholds or s.thresholds)
         faces = self._faces(*found, scale, pad, w, h)
         return faces if self.verifier is None else self._verify(rgb, faces)
-
-    def _search(self, image, thresholds):
-        """MTCNN on the prepared image: (boxes, probabilities, landmarks). Streams (`fast`) use maskdet's
-        own run of the cascade; still images keep facenet-pytorch's, whose proposals the verifier was
-        trained on (and the scene numbers measured with)."""
-        if self.cascade is not None:
-            return self.cascade.detect(image, thresholds)
-        self.mtcnn.thresholds = list(thresholds)
-        with torch.no_grad():
-            boxes, probs, points = self.mtcnn.detect(image, landmarks=True)
-        return (boxes, probs, points) if boxes is not None else ((), (), ())
 
     def counts(self, face):
         """Whether the announcement rule counts this face (its score is high enough)."""
@@ -134,7 +156,7 @@ class FaceDetector:
         return np.ascontiguousarray(rgb)
 
     def _faces(self, boxes, probs, points, scale, pad, w, h):
-        """Map MTCNN's output back to original-frame coordinates, clipped to the frame."""
+        """Map the search's output back to original-frame coordinates, clipped to the frame."""
         p = int(round(pad * scale)) if pad else 0
         faces = []
         min_score = 0.0 if self.verifier is not None else self.settings.min_score  # verified later

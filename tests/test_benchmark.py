@@ -34,7 +34,7 @@ def test_throughput_smoke(clip, tmp_path, capsys):
     wall = time.perf_counter() - t0
     r = json.loads(out.read_text())
     assert set(r) == {"clip", "resize", "detector", "detect_every", "decode_fps", "pipeline_fps", "peak_rss_mb",
-                      "end_rss_mb", "frames", "naive_fps", "speedup", "recall_vs_naive", "naive_faces",
+                      "end_rss_mb", "frames", "pipeline_faces", "naive_fps", "speedup", "recall_vs_naive", "naive_faces",
                       "fraction_of_decode"}
     from maskdet.classifier import load_classifier
     model = load_classifier(ROOT / "models" / "mask_classifier.pt")
@@ -44,6 +44,7 @@ def test_throughput_smoke(clip, tmp_path, capsys):
     assert probe(clip)["frames"] == 16                                 # read by ffmpeg, not by the benchmark
     assert r["frames"] == 6                                            # --max_frames stops the pipeline
     assert r["naive_faces"] == 6                                       # one face in each of the 6 frames
+    assert r["pipeline_faces"] == 6
     assert 0.9 <= r["recall_vs_naive"] <= 1.0                          # a clear face: the pipeline keeps it
     for k in ("decode_fps", "pipeline_fps", "naive_fps"):
         assert r[k] > 0, k
@@ -58,3 +59,21 @@ def test_throughput_smoke(clip, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert f"frames: {r['frames']}" in printed and "recall_vs_naive" in printed
 
+
+def test_throughput_with_another_stream_detector(clip, tmp_path):
+    """--stream_detector overrides the model's stream settings: the YuNet backend follows the face too."""
+    out = tmp_path / "bench.json"
+    assert load_script("benchmarks/throughput.py").main(
+        [str(clip), "--max_frames", "6", "--skip_naive", "--json", str(out),
+         "--stream_detector", '{"backend": "yunet", "thresholds": [0.6], "min_score": 0.6}']) == 0
+    r = json.loads(out.read_text())
+    assert r["detector"]["backend"] == "yunet" and r["detector"]["thresholds"] == [0.6]
+    assert r["frames"] == 6 and r["pipeline_faces"] == 6
+
+
+def test_search_benchmark_times_each_detector_on_the_same_frames(clip, capsys):
+    """benchmarks/search.py: the stream detector and YuNet each find the one face in the 4 searched frames."""
+    assert load_script("benchmarks/search.py").main([str(clip), "--every", "4"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and all(" 4 faces " in line and "(4 frames, 1 thread(s))" in line for line in lines)
+    assert lines[0].endswith("stream  (4 frames, 1 thread(s))") and '"yunet"' in lines[1]

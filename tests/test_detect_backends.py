@@ -1,0 +1,108 @@
+"""Detector backends: YuNet finds hand-annotated faces where they were pasted, the settings pick the
+backend, the settings survive a model file, and the tracker follows a face whichever backend found it."""
+import cv2
+import numpy as np
+import pytest
+
+from conftest import placed_box
+from maskdet import InputError
+from maskdet.detect import DetectorSettings, Face, FaceDetector, FacenetMTCNN, face_search
+from maskdet.metrics import iou
+from maskdet.mtcnn import Cascade
+from maskdet.yunet import YuNet
+
+YUNET = DetectorSettings(backend="yunet", thresholds=(0.6,), verify=False)
+
+
+def scene(portraits, placements, size=(640, 480)):
+    """A grey frame with portraits pasted as [(name, (w, h), (x, y))]; the hand-annotated truth boxes."""
+    frame = np.full((size[1], size[0], 3), 110, np.uint8)
+    for name, wh, (x, y) in placements:
+        frame[y:y + wh[1], x:x + wh[0]] = cv2.resize(portraits[name], wh, interpolation=cv2.INTER_AREA)
+    return frame, [placed_box(name, wh, at) for name, wh, at in placements]
+
+
+def test_yunet_finds_both_portraits_where_they_were_pasted(portraits):
+    frame, truth = scene(portraits, [("hopper", (160, 188), (40, 60)), ("astronaut", (300, 300), (300, 120))])
+    faces = FaceDetector(YUNET).detect(frame)
+    assert len(faces) == 2 and all(isinstance(f, Face) for f in faces)
+    assert [f.box[0] for f in faces] == sorted(f.box[0] for f in faces)         # left to right, like MTCNN's
+    for face, known in zip(faces, truth):
+        assert iou(face.box, known) > 0.5 and 0.6 <= face.score <= 1.0
+        x1, y1, x2, y2 = face.box
+        lm = face.landmarks
+        assert lm.shape == (5, 2) and ((lm >= (x1, y1)) & (lm <= (x2, y2))).all()
+        assert lm[0, 0] < lm[1, 0] and lm[3, 0] < lm[4, 0] and lm[0, 1] < lm[2, 1] < lm[3, 1]  # MTCNN's order
+
+
+def test_yunet_sees_nothing_on_a_wall_and_upscale_maps_boxes_back(portraits):
+    wall = np.full((240, 320, 3), 110, np.uint8)
+    assert FaceDetector(YUNET).detect(wall) == []
+    frame, truth = scene(portraits, [("hopper", (64, 75), (200, 100))], size=(400, 300))  # a face of ~23 px
+    big = FaceDetector(DetectorSettings(backend="yunet", thresholds=(0.6,), upscale=2.0, verify=False)).detect(frame)
+    assert len(big) == 1 and iou(big[0].box, truth[0]) > 0.4                # in the frame's pixels, not the enlarged's
+
+
+def test_yunet_threshold_is_the_last_one_and_the_verifier_rescores_its_faces(portraits):
+    from maskdet.onet import new_onet
+
+    frame, truth = scene(portraits, [("hopper", (160, 188), (40, 60))])
+    assert FaceDetector(DetectorSettings(backend="yunet", thresholds=(0.0, 0.0, 0.999), verify=False)).detect(frame) == []
+    found = FaceDetector(DetectorSettings(backend="yunet", thresholds=(0.3,), min_score=0.5), verifier=new_onet()).detect(frame)
+    assert len(found) == 1 and found[0].proposal is not None and iou(found[0].box, truth[0]) > 0.5
+
+
+def test_the_settings_pick_the_backend():
+    assert isinstance(face_search(YUNET), YuNet) and isinstance(face_search(YUNET, fast=True), YuNet)
+    assert isinstance(face_search(DetectorSettings()), FacenetMTCNN)
+    assert isinstance(face_search(DetectorSettings(), fast=True), Cascade)
+    with pytest.raises(InputError, match="backend 'retina'"):
+        DetectorSettings.from_dict({"backend": "retina"})
+
+
+def test_settings_round_trip_through_a_model_file_dict():
+    s = DetectorSettings(backend="yunet", upscale=2.0, thresholds=(0.4,), min_score=0.7, count_score=0.9)
+    assert DetectorSettings.from_dict(s.to_dict()) == s
+    old = {"min_face_size": 5, "thresholds": [0.3, 0.05, 0.05], "verify": True}   # a model file from before backends
+    assert DetectorSettings.from_dict(old).backend == "mtcnn" and DetectorSettings.from_dict(old).upscale == 1.0
+
+
+def test_the_tracker_follows_a_face_that_yunet_found(portraits):
+    from maskdet.classifier import load_classifier
+    from maskdet.pipeline import FacePipeline
+
+    frames, truth = [], []
+    for i in range(10):
+        f, t = scene(portraits, [("hopper", (150, 180), (100 + 7 * i, 90))], size=(640, 360))
+        frames.append(f)
+        truth += t
+    pipe = FacePipeline(load_classifier("models/mask_classifier.pt"), settings=YUNET, detect_every=8)
+    done = [d for i, frame in enumerate(frames) for d in pipe.push(frame, i)] + pipe.flush()
+    assert [i for i, _ in done] == list(range(10))
+    for (i, faces), known in zip(done, truth):
+        assert len(faces) == 1 and faces[0]["track"] == 1 and iou(faces[0]["box"], known) > 0.5, f"frame {i}"
+
+
+def test_detectors_benchmark_on_two_hand_made_scenes(portraits, tmp_path):
+    """benchmarks/detectors.py on a tiny VOC folder: a row per variant and cut-off, each with the numbers."""
+    import json
+
+    from conftest import load_script, save_rgb
+
+    for k, (name, wh, at) in enumerate([("hopper", (128, 150), (40, 30)), ("astronaut", (200, 200), (150, 40))]):
+        frame, (box,) = scene(portraits, [(name, wh, at)], size=(400, 300))
+        save_rgb(tmp_path / "images" / f"s{k}.jpg", frame)
+        obj = "".join(f"<{t}>{v:.0f}</{t}>" for t, v in zip(("xmin", "ymin", "xmax", "ymax"), box))
+        (tmp_path / "annotations").mkdir(exist_ok=True)
+        (tmp_path / "annotations" / f"s{k}.xml").write_text(
+            f"<annotation><filename>s{k}.jpg</filename><size><width>400</width><height>300</height></size>"
+            f"<object><name>without_mask</name><bndbox>{obj}</bndbox></object></annotation>")
+    out = tmp_path / "r.json"
+    assert load_script("benchmarks/detectors.py").main(
+        ["--data_dir", str(tmp_path), "--split", "all", "--variants", "mtcnn", "yunet", "--min_scores", "0.5",
+         "--count_scores", "0.9", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["scenes"] == 2 and [row["variant"] for row in r["rows"]] == ["mtcnn", "yunet"]
+    yunet = r["rows"][1]
+    assert yunet["settings"]["backend"] == "yunet" and yunet["recall_ge32"] == 1.0 and yunet["precision"] == 1.0
+    assert yunet["ms"] > 0 and set(r["chosen"]) >= {"mtcnn", "yunet"}
