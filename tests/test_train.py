@@ -72,8 +72,8 @@ def test_init_from_keeps_what_the_flags_do_not_change(tmp_path):
     for k, v in shipped["stream_detector"].items():
         assert again["stream_detector"][k] == v, k
     assert again["detector"]["min_face_size"] == 12 and shipped["detector"]["min_face_size"] != 12
-    assert {k: v for k, v in again["detector"].items() if k != "min_face_size"} == \
-        {k: v for k, v in shipped["detector"].items() if k != "min_face_size"}
+    for k, v in shipped["detector"].items():                              # settings added later take defaults
+        assert k == "min_face_size" or again["detector"][k] == v, k
     assert all(torch.equal(again["onet"][k], shipped["onet"][k]) for k in shipped["onet"])
     assert all(torch.equal(again["model"][k], shipped["model"][k]) for k in shipped["model"])   # 0 epochs
 
