@@ -21,6 +21,7 @@ from maskdet.alerts import add_arguments as add_alert_arguments
 from maskdet.alerts import check_url, hide_credentials, redacted_options
 from maskdet.announce import add_arguments as add_announce_arguments
 from maskdet.announce import check_voice
+from maskdet.live import add_arguments as add_stream_arguments
 
 ROOT = Path(__file__).resolve().parent
 
@@ -35,12 +36,8 @@ def parse_args(argv=None):
     p.add_argument("--cpus_per_worker", type=int, default=None, help="CPUs (torch threads) a stream (default: local CPUs / workers; cluster: video 1, camera 2)")
     p.add_argument("--dashboard", action="store_true", help="local Ray: start Ray's dashboard on 127.0.0.1:8265")
     p.add_argument("--model", default=layout.DEFAULT_MODEL, help="model file (on every node)")
-    p.add_argument("--detect_every", type=int, default=None, help="detect every k-th frame, track in between (default: model's)")
-    p.add_argument("--min_face_size", type=int, default=None, help="override the model's smallest face (px)")
     p.add_argument("--overwrite", action="store_true", help="backlog: redo finished videos; cameras: start their folders afresh")
-    p.add_argument("--max_frames", type=int, default=0, help="cameras: stop each after this many frames (0: never)")
-    p.add_argument("--stall_timeout", type=float, default=10.0, help="cameras: a network read waiting longer (s) is a dropped stream")
-    p.add_argument("--reconnects", type=int, default=5, help="cameras: reconnection attempts before giving up")
+    add_stream_arguments(p)
     add_announce_arguments(p)
     add_alert_arguments(p)
     return p.parse_args(argv)

@@ -16,6 +16,7 @@ from maskdet import InputError, layout
 from maskdet.alerts import add_arguments as add_alert_arguments
 from maskdet.alerts import redacted_options
 from maskdet.announce import add_arguments as add_announce_arguments, check_voice
+from maskdet.live import add_arguments as add_stream_arguments
 
 
 def parse_args(argv=None):
@@ -27,17 +28,13 @@ def parse_args(argv=None):
     p.add_argument("--report", default=None, help="write a JSON report here (and a PNG beside it)")
     p.add_argument("--log", default=None, help="live only: JSON Lines log of every frame")
     p.add_argument("--save_video", default=None, help="live only: write the annotated video here (H.264 MP4)")
-    p.add_argument("--detect_every", type=int, default=None, help="detect every k-th frame, track in between (default: model's)")
-    p.add_argument("--min_face_size", type=int, default=None, help="override the smallest face the search starts from (px; a box can come out somewhat smaller)")
     p.add_argument("--class_map", default="", help="VOC only: extra name=class pairs")
     p.add_argument("--split", default="all", choices=("all", "train", "test"), help="VOC only: which images (split by image)")
     p.add_argument("--test_percent", type=int, default=40, help="VOC only: share of images in the test split")
     p.add_argument("--seed", type=int, default=0, help="VOC only: split seed")
     p.add_argument("--overwrite", action="store_true", help="redo videos already annotated")
-    p.add_argument("--max_frames", type=int, default=0, help="live only: stop after this many frames (0: never)")
-    p.add_argument("--stall_timeout", type=float, default=10.0, help="live only: a network read waiting longer (s) is a dropped stream")
-    p.add_argument("--reconnects", type=int, default=5, help="live only: reconnection attempts before giving up")
     p.add_argument("--events", default=None, help="live only: one JSON line per announcement here, snapshots beside it")
+    add_stream_arguments(p)
     add_announce_arguments(p)
     add_alert_arguments(p)
     return p.parse_args(argv)
@@ -50,9 +47,7 @@ def main(argv=None):
     try:
         check_voice(opt)
         from maskdet.classifier import load_classifier
-        clf = load_classifier(opt.model)
-        if opt.min_face_size:
-            clf.detector.min_face_size = clf.stream_detector.min_face_size = opt.min_face_size
+        clf = load_classifier(opt.model, opt.min_face_size)
         data = Path(opt.data_dir)
         if opt.source is not None:
             from maskdet.live import run_live

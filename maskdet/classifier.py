@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from maskdet import CLASSES, InputError
-from maskdet.config import MEAN, STD, ModelConfig  # noqa: F401 (MEAN, STD: the training normalisation)
+from maskdet.config import ModelConfig
 from maskdet.detect import FaceDetector, crop_box
 from maskdet.files import atomic_path
 
@@ -139,11 +139,15 @@ def _check(path, ckpt):
         raise InputError(f"{path}: the model's 'onet' (detector verifier) is not a set of weights")
 
 
-def load_classifier(path):
-    """A ready Classifier from a model file; InputError if the file is missing, corrupt or wrong."""
+def load_classifier(path, min_face_size=None):
+    """A ready Classifier from a model file; InputError if the file is missing, corrupt or wrong.
+    `min_face_size` overrides where the search starts, for still images and streams alike."""
     ckpt = load_checkpoint(path)
     try:
-        return Classifier(ckpt)
+        clf = Classifier(ckpt)
     except (RuntimeError, KeyError, TypeError, ValueError) as e:
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
         raise InputError(f"{path}: model weights do not fit the network ({reason})") from None
+    if min_face_size:
+        clf.detector.min_face_size = clf.stream_detector.min_face_size = min_face_size
+    return clf

@@ -4,7 +4,6 @@ Both run maskdet.live.process_source, the frame loop of test.py --source, with t
 tracker and rule; only the sinks differ. A stream's state (tracker, rule) never leaves its worker.
 """
 import functools
-import importlib.util
 import json
 import os
 import shutil
@@ -15,9 +14,8 @@ from pathlib import Path
 
 from maskdet import InputError
 from maskdet.announce import announcer_from, rule_from, speaker_from
-from maskdet.files import clean_partials, write_json
+from maskdet.files import clean_partials
 
-ROOT = Path(__file__).resolve().parents[1]
 RETRIES = 3          # Ray re-runs a video (or restarts a camera) this often after its worker dies
 WORKER_MEMORY = 1.5e9  # bytes Ray reserves per stream: 1.07 GB peak measured at 1080p (README section 4)
 
@@ -48,7 +46,7 @@ def process_video(video, out, opt):
 
     def sinks(fps):
         return [LogSink(out / "log.jsonl", "atomic"), VideoSink(out / "annotated.mp4", fps, keep_partial=False),
-                EventSink(out / "events.jsonl", out.name, snapshots, root=out.parent, message=opt.message, mode="atomic")]
+                EventSink(out / "events.jsonl", out.name, snapshots, root=out.parent, mode="atomic")]
 
     try:
         stats = process_source(str(video), clf, sinks, announcer_from(opt), detect_every=opt.detect_every, reconnects=0)
@@ -92,7 +90,7 @@ def run_camera(name, source, out, opt, stop):
 
     def sinks(fps):
         return [LogSink(out / "log.jsonl", "a"), VideoSink(video, fps),
-                EventSink(out / "events.jsonl", name, snapshots, root=out.parent, message=opt.message, mode="a", webhook=webhook)]
+                EventSink(out / "events.jsonl", name, snapshots, root=out.parent, mode="a", webhook=webhook)]
 
     try:
         stats = process_source(source, clf, sinks, announcer_from(opt), detect_every=opt.detect_every,
@@ -144,24 +142,10 @@ def next_segment(out):
 
 
 def write_summary(out, opt, extra):
-    """compliance.png and summary.json (last) from the stream's log, by announce.py's own read_log(),
-    summarize() and plot(), so a fleet summary is what announce.py writes for the same log."""
-    announce = _announce_script()
-    records = announce.read_log(out / "log.jsonl")
-    summary = announce.summarize(out.name, records, rule_from(opt))
-    announce.plot(summary, records, out / "compliance.png")
-    summary.update(extra)
-    write_json(out / "summary.json", summary)
-    return summary
-
-
-@functools.cache
-def _announce_script():
-    """announce.py (a script beside the package), loaded by path as the tests do."""
-    spec = importlib.util.spec_from_file_location("announce_script", ROOT / "announce.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """compliance.png and summary.json (last) from the stream's log: what announce.py writes for it."""
+    from maskdet import summary
+    return summary.write_summary(out / "log.jsonl", out / "summary.json", out / "compliance.png", out.name,
+                                 rule_from(opt), extra)
 
 
 def _worker_classifier(opt):
@@ -176,10 +160,7 @@ def _worker_classifier(opt):
 def _classifier(model, min_face_size):
     from maskdet.classifier import load_classifier
 
-    clf = load_classifier(model)
-    if min_face_size:
-        clf.detector.min_face_size = clf.stream_detector.min_face_size = min_face_size
-    return clf
+    return load_classifier(model, min_face_size)
 
 
 def _worker(stats):

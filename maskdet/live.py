@@ -106,6 +106,16 @@ class Reader(threading.Thread):
         return True
 
 
+def add_arguments(p):
+    """The stream flags, the same in test.py and fleet.py."""
+    p.add_argument("--detect_every", type=int, default=None, help="detect every k-th frame, track in between (default: model's)")
+    p.add_argument("--min_face_size", type=int, default=None,
+                   help="override the smallest face the search starts from (px; a box can come out somewhat smaller)")
+    p.add_argument("--max_frames", type=int, default=0, help="streams: stop after this many frames (0: never)")
+    p.add_argument("--stall_timeout", type=float, default=10.0, help="streams: a network read waiting longer (s) is a dropped stream")
+    p.add_argument("--reconnects", type=int, default=5, help="streams: reconnection attempts before giving up")
+
+
 def run_live(opt, clf):
     """Process a live source until it ends, --max_frames, or Ctrl-C; outputs are always closed cleanly."""
     out_dir = Path(opt.log).parent if opt.log else Path(".")
@@ -129,13 +139,13 @@ def live_sinks(opt, fps):
 
     sinks = [LogSink(opt.log)] if opt.log else []
     sinks += [VideoSink(opt.save_video, fps)] if opt.save_video else []
-    if getattr(opt, "events", None):
+    if opt.events:
         from maskdet.alerts import Webhook, check_url
 
         events = Path(opt.events)
-        webhook = Webhook(check_url(opt.webhook)) if getattr(opt, "webhook", None) else None
+        webhook = Webhook(check_url(opt.webhook)) if opt.webhook else None
         sinks.append(EventSink(events, _camera_name(opt.source), None if opt.no_snapshots else events.parent / "snapshots",
-                               message=opt.message, webhook=webhook))
+                               webhook=webhook))
     return sinks
 
 

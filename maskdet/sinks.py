@@ -5,7 +5,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from maskdet import InputError
-from maskdet.announce import MESSAGE
 from maskdet.files import atomic_path, clean_partials, make_parent, write_image
 
 
@@ -78,9 +77,9 @@ class EventSink:
     snapshot), a JPEG of the annotated frame that fired it in `snapshots` (None: no pictures kept),
     and each event handed to `webhook` (a background poster) when one is given."""
 
-    def __init__(self, path, camera, snapshots=None, root=None, message=MESSAGE, mode="a", webhook=None):
+    def __init__(self, path, camera, snapshots=None, root=None, mode="a", webhook=None):
         self.lines = JsonLines(path, mode)
-        self.camera, self.message, self.webhook = camera, message, webhook
+        self.camera, self.webhook = camera, webhook
         self.snapshots = Path(snapshots) if snapshots else None
         self.root = Path(root) if root else Path(path).parent  # snapshot paths are relative to it
 
@@ -90,7 +89,7 @@ class EventSink:
         event = {"camera": self.camera, "time": record["time"], "index": record["index"],
                  "wall_time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
                  "correctly_masked": record["correctly_masked"], "total": record["total"],
-                 "message": record.get("message", self.message), "snapshot": None}
+                 "message": record["message"], "snapshot": None}
         if self.snapshots is not None:
             jpg = self.snapshots / f"{self.camera}_{record['index']:06d}.jpg"
             write_image(jpg, frame, quality=85)
