@@ -2,10 +2,11 @@
 
     python finetune_detector.py --data_dir ../shared/data/scenes_dev    # models/mask_classifier.pt -> models/mask_classifier_new.pt
 
-MTCNN's pretrained stages propose faces at loose thresholds; its last stage (O-Net) is finetuned on
-those proposals of the training split (split by image, as extract_faces.py splits them) to become
-the detector's verifier. The verifier and the detector settings are written into the model file, so
-every stage (scenes, footage, live, annotation) detects the same way. The classifier is unchanged.
+The face search (YuNet by default, or MTCNN) proposes faces at a loose threshold; MTCNN's last stage
+(O-Net) is finetuned on those proposals of the training split (split by image, as extract_faces.py
+splits them) to become the detector's verifier. The verifier and the detector settings are written
+into the model file, so every stage (scenes, footage, live streams, annotation) detects the same
+way. The classifier is unchanged.
 """
 import argparse
 import sys
@@ -18,6 +19,7 @@ import torch
 from maskdet import InputError, layout
 from maskdet.classifier import load_checkpoint, write_model
 from maskdet.config import ModelConfig
+from maskdet.detect import BACKENDS
 from maskdet.files import clean_partials, copy_file
 
 
@@ -35,33 +37,17 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=12, help="passes over the crops, per round")
     p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    g = p.add_argument_group("detector settings stored in the model")
-    g.add_argument("--min_face_size", type=int, default=5, help="smallest face proposed (px of the detection image)")
-    g.add_argument("--thresholds", type=float, nargs=3, default=(0.3, 0.05, 0.05), help="MTCNN thresholds for proposals")
+    g = p.add_argument_group("detector settings stored in the model (still images and streams alike)")
+    g.add_argument("--backend", default="yunet", choices=BACKENDS, help="the face search that proposes faces")
+    g.add_argument("--upscale", type=float, default=2.0, help="enlarge frames by this before the search: small faces")
+    g.add_argument("--max_side", type=int, default=2560, help="... keeping the searched image's longer side within this (0: no limit)")
+    g.add_argument("--min_face_size", type=int, default=5, help="smallest face proposed (px of the searched image)")
+    g.add_argument("--thresholds", type=float, nargs=3, default=(0.1, 0.1, 0.1),
+                   help="proposal thresholds (MTCNN: P-, R-, O-Net; YuNet: the last)")
     g.add_argument("--pad", type=float, default=0.0, help="pad the image by this share of its size: faces cut by the border")
-    g.add_argument("--min_score", type=float, default=0.5, help="keep faces whose verified score is at least this")
+    g.add_argument("--min_score", type=float, default=0.4, help="keep faces whose verified score is at least this")
     g.add_argument("--count_score", type=float, default=0.9, help="the announcement rule counts faces scoring at least this")
-    g.add_argument("--stream_verify", action="store_true",
-                   help="footage and live streams use the verifier too (when these scenes are frames of your cameras)")
-    g.add_argument("--stream_min_face_size", type=int, default=20,
-                   help="footage and live streams: smallest face searched for (px of the frame)")
-    g.add_argument("--stream_max_side", type=int, default=0, help="footage and live streams: shrink frames to this first (0: never)")
-    g.add_argument("--stream_thresholds", type=float, nargs=3, default=(0.6, 0.7, 0.7),
-                   help="footage and live streams: MTCNN thresholds")
-    g.add_argument("--stream_min_score", type=float, default=0.85,
-                   help="footage and live streams without the verifier: keep faces of at least this probability")
     return p.parse_args(argv)
-
-
-def stream_settings(opt):
-    """Footage and live streams: MTCNN's own search on the full frame (its defaults: the smallest face
-    20 px, thresholds 0.6/0.7/0.7), faces of probability >= 0.85 (below it the overhead clip "finds"
-    faces in a parked van), no verifier unless --stream_verify: a verifier trained on still scenes
-    rejected a quarter of the walkers clip's faces (measured)."""
-    cuts = (opt.min_score, opt.count_score) if opt.stream_verify else (opt.stream_min_score, 0.0)
-    return {"min_face_size": opt.stream_min_face_size, "max_side": opt.stream_max_side, "pad": 0.0,
-            "thresholds": list(opt.stream_thresholds), "verify": opt.stream_verify,
-            "min_score": cuts[0], "count_score": cuts[1]}
 
 
 def keep_previous(path):
@@ -91,15 +77,16 @@ def main(argv=None):
         if not any(s.boxes for s in scenes):
             raise InputError(f"{', '.join(opt.data_dir)}: no annotated faces in the {opt.split} split of annotations/*.xml")
         config = ModelConfig.from_checkpoint(ckpt)
-        settings = replace(config.detector, min_face_size=opt.min_face_size, thresholds=tuple(opt.thresholds),
-                           min_score=opt.min_score, count_score=opt.count_score, pad=opt.pad)
+        settings = replace(config.detector, backend=opt.backend, upscale=opt.upscale, max_side=opt.max_side,
+                           min_face_size=opt.min_face_size, thresholds=tuple(opt.thresholds), pad=opt.pad,
+                           min_score=opt.min_score, count_score=opt.count_score, verify=True)
         proposed = proposals(scenes, replace(settings, min_score=0.0))
         if not proposed:
             raise InputError(f"{', '.join(opt.data_dir)}: none of the annotated images could be read")
         print(f"{len(proposed)} scenes, {sum(len(s.boxes) for s, _, _ in proposed)} faces, "
               f"{sum(len(b) for _, _, b in proposed)} proposals ({time.time() - t0:.0f} s)")
         state = finetune(proposed, opt.epochs, opt.lr, opt.seed)
-        config = config.merged(detector=settings.to_dict(), stream_detector=stream_settings(opt),
+        config = config.merged(detector=settings.to_dict(),
                                detector_training={k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(opt).items()})
         clean_partials(output.parent, only=output.name)  # a killed run's half-written model
         keep_previous(output)

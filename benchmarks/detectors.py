@@ -10,7 +10,7 @@ at 0, and every cut-off is applied afterwards: keeping faces scoring >= s after 
 suppression is what the detector does with min_score = s (suppression goes best first, so a face
 is only ever suppressed by a better one). `count_score` (faces the rule counts) is swept the same way.
 Each variant's cut-offs are then chosen (CHOOSE) on this run's split, or taken from --choose_from;
-"shipped" keeps the model's own. MTCNN at min_score 0.85 and count_score 0 is the shipped stream detector.
+"shipped" keeps the model's own.
 """
 import argparse
 import json
@@ -23,13 +23,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from maskdet import layout  # noqa: E402
 
-MTCNN_DEFAULTS = {"backend": "mtcnn", "min_face_size": 20, "max_side": 0, "thresholds": [0.6, 0.7, 0.7], "verify": False}
+MTCNN_DEFAULTS = {"backend": "mtcnn", "min_face_size": 20, "max_side": 0, "upscale": 1.0, "thresholds": [0.6, 0.7, 0.7], "verify": False}
 VARIANTS = {
     "shipped": {},                                       # the model's own still-image detector
-    "mtcnn": MTCNN_DEFAULTS,                             # facenet-pytorch's defaults (at 0.85: the stream detector)
-    "yunet": {"backend": "yunet", "max_side": 0, "thresholds": [0.3], "verify": False},
+    "mtcnn": MTCNN_DEFAULTS,                             # facenet-pytorch's defaults
+    "yunet": {"backend": "yunet", "max_side": 0, "upscale": 1.0, "thresholds": [0.3], "verify": False},
     "yunet_x2": {"backend": "yunet", "max_side": 0, "upscale": 2.0, "thresholds": [0.3], "verify": False},
-    "yunet_verify": {"backend": "yunet", "max_side": 0, "thresholds": [0.3], "verify": True},
+    "yunet_verify": {"backend": "yunet", "max_side": 0, "upscale": 1.0, "thresholds": [0.3], "verify": True},
     "yunet_x1.5_verify": {"backend": "yunet", "max_side": 0, "upscale": 1.5, "thresholds": [0.3], "verify": True},
     "yunet_x2_verify": {"backend": "yunet", "max_side": 0, "upscale": 2.0, "thresholds": [0.3], "verify": True},
     "yunet_x2_verify_loose": {"backend": "yunet", "max_side": 0, "upscale": 2.0, "thresholds": [0.1], "verify": True},

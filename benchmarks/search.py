@@ -1,8 +1,8 @@
-"""The full-frame face search alone on a clip, the model's stream detector against variants, each
-detector run on the same frame in turn (a loaded machine slows them alike).
+"""The full-frame face search alone on a clip, the model's detector against variants, each detector
+run on the same frame in turn (a loaded machine slows them alike).
 
     python benchmarks/search.py ../shared/data/footage/walkers_unmasked_1080p.mp4 --threads 1
-    python benchmarks/search.py CLIP --variant '{"backend": "yunet", "thresholds": [0.7], "min_score": 0.7}'
+    python benchmarks/search.py CLIP --variant '{"upscale": 1.0}' '{"backend": "mtcnn", "thresholds": [0.6, 0.7, 0.7], "verify": false}'
 
 Prints, for each detector, the median milliseconds of a search and the faces found over the frames.
 """
@@ -18,14 +18,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from maskdet import layout  # noqa: E402
 
-YUNET = '{"backend": "yunet", "thresholds": [0.7], "min_score": 0.7}'
+MTCNN = '{"backend": "mtcnn", "min_face_size": 20, "upscale": 1.0, "thresholds": [0.6, 0.7, 0.7], "verify": false, "min_score": 0.85}'
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("clip", help="video file")
-    p.add_argument("--model", default=layout.DEFAULT_MODEL, help="model file (its stream detector is the reference)")
-    p.add_argument("--variant", nargs="+", default=[YUNET], help="JSON overrides of the stream detector settings")
+    p.add_argument("--model", default=layout.DEFAULT_MODEL, help="model file (its detector is the reference)")
+    p.add_argument("--variant", nargs="+", default=[MTCNN], help="JSON overrides of the model's detector settings")
     p.add_argument("--every", type=int, default=8, help="search every k-th frame of the clip (the streams' default)")
     p.add_argument("--threads", type=int, default=1, help="torch and OpenCV threads")
     return p.parse_args(argv)
@@ -54,9 +54,9 @@ def main(argv=None):
     torch.set_num_threads(opt.threads)
     cv2.setNumThreads(opt.threads)
     clf = load_classifier(opt.model)
-    base = clf.stream_detector.to_dict()
-    settings = {"stream": clf.stream_detector, **{v: DetectorSettings.from_dict({**base, **json.loads(v)}) for v in opt.variant}}
-    detectors = {name: clf.face_detector(s, fast=True) for name, s in settings.items()}
+    base = clf.detector.to_dict()
+    settings = {"model": clf.detector, **{v: DetectorSettings.from_dict({**base, **json.loads(v)}) for v in opt.variant}}
+    detectors = {name: clf.face_detector(s) for name, s in settings.items()}
     ms, faces = {n: [] for n in detectors}, {n: 0 for n in detectors}
     frames = searched_frames(opt.clip, opt.every)
     for rgb in frames:

@@ -5,7 +5,7 @@ search, classify, draw, encode H.264).
 
     python benchmarks/throughput.py ../shared/data/footage/walkers_unmasked_1080p.mp4 --json reports/bench_1080p.json
     python benchmarks/throughput.py CLIP --resize 1280x720 --json reports/bench_720p.json
-    python benchmarks/throughput.py CLIP --stream_detector '{"backend": "yunet", "thresholds": [0.6]}'
+    python benchmarks/throughput.py CLIP --detector '{"backend": "mtcnn", "thresholds": [0.6, 0.7, 0.7], "verify": false}'
 
 Prints frames/s of each, the speed-up over naive, the fraction of the decode ceiling, peak memory
 (and resident memory at the end), and the recall of the project's faces against the naive loop's (IoU >= 0.5).
@@ -34,7 +34,7 @@ def parse_args(argv=None):
     p.add_argument("--detect_every", type=int, default=0, help="run the full detector every k-th frame (0: the model's)")
     p.add_argument("--max_frames", type=int, default=0, help="stop after this many frames (0: all)")
     p.add_argument("--loops", type=int, default=1, help="play the clip this many times (memory over long runs)")
-    p.add_argument("--stream_detector", default=None, help="JSON overrides of the model's stream detector settings")
+    p.add_argument("--detector", default=None, help="JSON overrides of the model's detector settings")
     p.add_argument("--skip_naive", action="store_true", help="pipeline only (e.g. for the memory check)")
     p.add_argument("--json", default=None, help="write the numbers here")
     return p.parse_args(argv)
@@ -140,9 +140,9 @@ def main(argv=None):
     from maskdet.classifier import load_classifier
     torch.set_num_threads(2)
     clf = load_classifier(opt.model)
-    if opt.stream_detector:
+    if opt.detector:
         from maskdet.detect import DetectorSettings
-        clf.stream_detector = DetectorSettings.from_dict({**clf.stream_detector.to_dict(), **json.loads(opt.stream_detector)})
+        clf.detector = DetectorSettings.from_dict({**clf.detector.to_dict(), **json.loads(opt.detector)})
     with tempfile.TemporaryDirectory() as tmp:
         if opt.resize:
             opt.clip = scaled_copy(opt.clip, tuple(int(v) for v in opt.resize.split("x")), tmp)
@@ -158,7 +158,7 @@ def main(argv=None):
 def measure(opt, clf):
     """All the numbers for one (possibly scaled) clip."""
     opt.detect_every = opt.detect_every or clf.config.detect_every
-    out = {"clip": opt.clip_name, "resize": opt.resize, "detector": clf.stream_detector.to_dict(),
+    out = {"clip": opt.clip_name, "resize": opt.resize, "detector": clf.detector.to_dict(),
            "detect_every": opt.detect_every, "decode_fps": decode_only(opt)}
     out["pipeline_fps"], ours = pipeline(opt, clf)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

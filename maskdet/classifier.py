@@ -42,7 +42,7 @@ class Classifier:
         self.input_size = int(self.config.input_size)
         self.margin = float(self.config.crop_margin)
         self.unsure_below = float(self.config.unsure_below)
-        self.detector, self.stream_detector = self.config.detector, self.config.stream_detector
+        self.detector = self.config.detector
         self.net = Net(len(self.classes), **self.config.model_args)
         self.net.load_state_dict(ckpt["model"])
         self.net.eval()
@@ -53,10 +53,9 @@ class Classifier:
             from maskdet.onet import new_onet
             self.verifier = new_onet(ckpt["onet"])
 
-    def face_detector(self, settings=None, fast=False):
-        """The detector this model was tuned with (or with other `settings`), verifier included;
-        `fast`: maskdet's own run of MTCNN's cascade (streams)."""
-        return FaceDetector(settings or self.detector, self.verifier, fast)
+    def face_detector(self, settings=None):
+        """The detector this model was tuned with (or with other `settings`), verifier included."""
+        return FaceDetector(settings or self.detector, self.verifier)
 
     def to_tensor(self, crops):
         """List of RGB uint8 crops -> normalised float batch at the input size."""
@@ -88,8 +87,18 @@ class Classifier:
         return rgb[y1:y2, x1:x2]
 
     def predict_faces(self, rgb, faces):
-        """Classify detected faces (each at the box the classifier was trained on)."""
-        return self.predict_boxes(rgb, [f.classify_box for f in faces])
+        """Classify detected faces: a verified face is read at both its framings, the search's box and
+        the verifier's, and the class probabilities averaged (scenes_dev train split, YuNet + verifier:
+        classification accuracy 0.896 / 0.962 / 0.955 and macro recall 0.863 / 0.836 / 0.871 for the
+        search's box / the verifier's / both)."""
+        if not faces:
+            return self.predict_boxes(rgb, [])
+        probs = self.predict_boxes(rgb, [f.box for f in faces])[2]
+        moved = [k for k, f in enumerate(faces) if f.proposal is not None]
+        if moved:
+            probs[moved] = (probs[moved] + self.predict_boxes(rgb, [faces[k].proposal for k in moved])[2]) / 2
+        idx = probs.argmax(1)
+        return [self.classes[i] for i in idx], [float(probs[j, i]) for j, i in enumerate(idx)], probs
 
     def predict_boxes(self, rgb, boxes):
         """Classify the faces at `boxes` in an RGB frame."""
@@ -133,8 +142,8 @@ def _check(path, ckpt):
     for key in ("model", "model_args", "normalize"):
         if key not in ckpt:
             raise InputError(f"{path}: model file lacks '{key}'")
-    if not isinstance(ckpt.get("stream_detector", {}), (dict, type(None))):
-        raise InputError(f"{path}: the model's 'stream_detector' settings are not a mapping")
+    if not isinstance(ckpt.get("detector", {}), (dict, type(None))):
+        raise InputError(f"{path}: the model's 'detector' settings are not a mapping")
     if not isinstance(ckpt.get("onet", {}), (dict, type(None))):
         raise InputError(f"{path}: the model's 'onet' (detector verifier) is not a set of weights")
 
@@ -149,5 +158,5 @@ def load_classifier(path, min_face_size=None):
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
         raise InputError(f"{path}: model weights do not fit the network ({reason})") from None
     if min_face_size:
-        clf.detector.min_face_size = clf.stream_detector.min_face_size = min_face_size
+        clf.detector.min_face_size = min_face_size
     return clf

@@ -10,15 +10,14 @@ MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 
 @dataclass
 class ModelConfig:
-    """Classes, input and crop of the classifier, the detector settings of still images and of streams,
-    how often streams search, and the record of how the model was made."""
+    """Classes, input and crop of the classifier, the detector settings (the same for still images and
+    streams), how often streams search, and the record of how the model was made."""
     classes: list = field(default_factory=lambda: list(CLASSES))
     input_size: int = 32
     model_args: dict = field(default_factory=lambda: {"width": 32, "hidden": 128})
     normalize: dict = field(default_factory=lambda: {"mean": list(MEAN), "std": list(STD)})
     crop_margin: float = CROP_MARGIN
-    detector: DetectorSettings = field(default_factory=DetectorSettings)         # still images
-    stream_detector: DetectorSettings = field(default_factory=DetectorSettings)  # footage and live streams
+    detector: DetectorSettings = field(default_factory=DetectorSettings)  # still images and streams alike
     detect_every: int = 1               # streams: search every k-th frame, follow faces in between
     unsure_below: float = 0.0           # a face whose class probability is lower is "unsure": shown, not counted
     config: dict = field(default_factory=dict)             # train_mask_detection_model.py's settings
@@ -27,24 +26,20 @@ class ModelConfig:
 
     @classmethod
     def from_checkpoint(cls, ckpt):
-        """The configuration stored in a (checked) model file; missing keys take the defaults. Stream
-        settings are stored whole, or as overrides of the still-image ones (older files)."""
+        """The configuration stored in a (checked) model file; missing keys take the defaults, and keys
+        no longer used (older files' separate stream settings) are ignored."""
         known = {f.name: ckpt[f.name] for f in fields(cls) if ckpt.get(f.name) is not None}
-        detector = known.get("detector") or {}
-        known["detector"] = DetectorSettings.from_dict(detector)
-        known["stream_detector"] = DetectorSettings.from_dict({**detector, **(known.get("stream_detector") or {})})
+        known["detector"] = DetectorSettings.from_dict(known.get("detector"))
         return cls(**known)
 
     def to_checkpoint(self):
         """Plain values for a model file (torch.load(weights_only=True) reads them back)."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d.update(detector=self.detector.to_dict(), stream_detector=self.stream_detector.to_dict())
+        d.update(detector=self.detector.to_dict())
         return d
 
-    def merged(self, detector=None, stream_detector=None, **changes):
-        """A copy with `changes`; `detector`/`stream_detector` are dicts of the settings that change."""
+    def merged(self, detector=None, **changes):
+        """A copy with `changes`; `detector` is a dict of the detector settings that change."""
         if detector:
             changes["detector"] = DetectorSettings.from_dict({**self.detector.to_dict(), **detector})
-        if stream_detector:
-            changes["stream_detector"] = DetectorSettings.from_dict({**self.stream_detector.to_dict(), **stream_detector})
         return replace(self, **changes)

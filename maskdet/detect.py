@@ -1,6 +1,7 @@
-"""Face detection: one detector, whose face search is the backend its settings name: facenet-pytorch's
-pretrained MTCNN (weights inside the wheel; the default) or YuNet (weights in maskdet/weights), with
-the settings that make it find masked and small faces. Every backend's faces come out as `Face`."""
+"""Face detection: one detector for still images and streams alike, whose face search is the backend
+its settings name: YuNet (weights in maskdet/weights) or MTCNN (facenet-pytorch's pretrained
+networks, inside the wheel, run by maskdet.mtcnn), with the settings that make it find masked and
+small faces. Every backend's faces come out as `Face`."""
 from dataclasses import asdict, dataclass, field
 
 import cv2
@@ -17,9 +18,9 @@ BACKENDS = ("mtcnn", "yunet")
 class DetectorSettings:
     """How faces are searched for; stored inside every model file so that all stages agree."""
     backend: str = "mtcnn"        # the face search: "mtcnn" or "yunet" (one stage: uses the last threshold)
-    min_face_size: int = 20       # smallest face searched for, in pixels of the detection image (MTCNN)
-    max_side: int = 0             # frames with a longer side are shrunk to it before detection (0: never)
-    upscale: float = 1.0          # then enlarged by this factor: the search sees small faces bigger
+    min_face_size: int = 20       # smallest face searched for, in pixels of the searched image
+    upscale: float = 1.0          # the frame is enlarged by this factor: the search sees small faces bigger
+    max_side: int = 0             # ... but the searched image's longer side stays within this (0: no limit)
     thresholds: tuple = (0.6, 0.7, 0.7)  # P-, R-, O-Net; MTCNN's defaults. YuNet's score threshold is the last
     factor: float = 0.709         # image pyramid step
     pad: float = 0.0              # pad each side by this fraction of the image: MTCNN misses faces cut by the border
@@ -52,50 +53,24 @@ CROP_SETTINGS = DetectorSettings(min_face_size=20, thresholds=(0.3, 0.3, 0.2), p
 @dataclass
 class Face:
     """One detected face: box (x1, y1, x2, y2) in frame pixels, probability and five landmarks; `proposal`
-    is MTCNN's own box when a verifier moved it (the classifier was trained on MTCNN's boxes)."""
+    is the search's own box when a verifier moved it (the classifier reads both framings)."""
     box: tuple
     score: float
     landmarks: np.ndarray = field(default=None, repr=False)
     proposal: tuple = None
 
-    @property
-    def classify_box(self):
-        """The box the classifier reads."""
-        return self.proposal or self.box
-
 
 VERIFY_NMS = 0.3  # verified boxes overlapping more than this are one face
 
 
-def face_search(settings, fast=False):
+def face_search(settings):
     """The backend the settings name: an object whose detect(image, thresholds) returns (boxes,
-    probabilities, landmarks) in pixels of `image`. MTCNN on streams (`fast`) is maskdet's own run of
-    the cascade; on still images facenet-pytorch's, whose proposals the verifier was trained on."""
+    probabilities, landmarks) in pixels of `image`."""
     s = settings
     if s.backend == "yunet":
         from maskdet.yunet import YuNet
-        return YuNet()
-    if fast:
-        return Cascade(pretrained_nets(), s.min_face_size, s.thresholds, s.factor)
-    return FacenetMTCNN(s)
-
-
-class FacenetMTCNN:
-    """facenet-pytorch's MTCNN.detect behind the backends' detect(image, thresholds)."""
-
-    def __init__(self, s):
-        from facenet_pytorch import MTCNN
-
-        self.mtcnn = MTCNN(keep_all=True, min_face_size=s.min_face_size, thresholds=list(s.thresholds),
-                           factor=s.factor, post_process=False, device="cpu")
-        self.onet = self.mtcnn.onet
-
-    def detect(self, image, thresholds):
-        """(boxes, probabilities, landmarks) of one prepared RGB image."""
-        self.mtcnn.thresholds = list(thresholds)
-        with torch.no_grad():
-            boxes, probs, points = self.mtcnn.detect(image, landmarks=True)
-        return (boxes, probs, points) if boxes is not None else ((), (), ())
+        return YuNet(s.min_face_size)
+    return Cascade(pretrained_nets(), s.min_face_size, s.thresholds, s.factor)
 
 
 class FaceDetector:
@@ -103,12 +78,12 @@ class FaceDetector:
     `verifier` (an O-Net finetuned on camera faces, see maskdet.onet) the search only proposes faces at
     loose thresholds; the verifier then re-scores and re-places each proposal twice on the
     full-resolution frame, and a face's score is the geometric mean of the search's probability and
-    the verifier's two. Known faces are followed (refine) by MTCNN's O-Net, whichever backend searches.
-    `fast` (streams): MTCNN's cascade is run by maskdet.mtcnn rather than by facenet-pytorch."""
+    the verifier's two. Known faces are followed (refine) by the verifier, or by MTCNN's O-Net without
+    one, whichever backend searches."""
 
-    def __init__(self, settings=None, verifier=None, fast=False):
+    def __init__(self, settings=None, verifier=None):
         self.settings = s = settings or DetectorSettings()
-        self.search = face_search(s, fast)
+        self.search = face_search(s)
         self.onet = self.search.onet if s.backend == "mtcnn" else pretrained_onet()  # follows known faces
         self.verifier = verifier if s.verify else None
 
@@ -116,7 +91,7 @@ class FaceDetector:
         """All faces in one RGB uint8 frame, sorted left to right; `pad` and `thresholds` override the settings."""
         s = self.settings
         h, w = rgb.shape[:2]
-        scale = (min(1.0, s.max_side / max(h, w)) if s.max_side else 1.0) * s.upscale
+        scale = min(s.upscale, s.max_side / max(h, w)) if s.max_side else s.upscale
         pad = int(round((s.pad if pad is None else pad) * max(h, w)))
         found = self.search.detect(self._prepare(rgb, scale, pad), thresholds or s.thresholds)
         faces = self._faces(*found, scale, pad, w, h)

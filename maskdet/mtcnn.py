@@ -3,7 +3,7 @@ ship inside the wheel), written for a CPU: the same stages, thresholds and box a
 facenet-pytorch's `MTCNN.detect`, but channels-last tensors and images and crops resized with
 OpenCV: a search costs about half as much (walkers, 1080p: 357 -> 190 ms). Crops are resized from
 uint8 rather than float pixels, so scores differ slightly near the thresholds: on the walkers frames
-both found 79 faces, 76 of them the same. Streams use it; still images keep facenet-pytorch's."""
+both found 79 faces, 76 of them the same. It is the MTCNN backend for still images and streams alike."""
 import cv2
 import numpy as np
 import torch

@@ -49,6 +49,7 @@ class Track:
     votes: np.ndarray
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
     missed: int = 0
+    unconfirmed: int = 0   # search passes in a row that did not find this face
     counted: bool = True   # the last detection scored high enough for the announcement rule
 
 
@@ -63,9 +64,10 @@ class FacePipeline:
 
     def __init__(self, clf, settings=None, detect_every=1, follow=FOLLOW_THRESHOLD, max_missed=1, decay=0.6):
         self.clf = clf
-        self.detector = clf.face_detector(settings or clf.stream_detector, fast=True)
+        self.detector = clf.face_detector(settings)
         self.detect_every, self.max_missed, self.decay = detect_every, max_missed, decay
         self.follow = follow
+        self.max_unconfirmed = 10**9
         self.tracks, self.next_id, self.n = [], 1, 0
         self.waiting = []  # [rgb, item, [(track, box, counted)]] of frames not yet returned
         _steady_heap()
@@ -79,7 +81,8 @@ class FacePipeline:
             _trim_heap()
         else:
             self._follow(rgb, self.tracks)
-        self.tracks = self._dedupe([t for t in self.tracks if t.missed <= self.max_missed])
+        self.tracks = self._dedupe([t for t in self.tracks if t.missed <= self.max_missed
+                                    and t.unconfirmed <= self.max_unconfirmed])
         self.n += 1
         self.waiting.append([rgb, item, [(t, t.box, t.counted) for t in self.tracks if t.missed == 0]])
         return self.flush() if search else []
@@ -99,7 +102,10 @@ class FacePipeline:
         for i, j in matches:
             self._move(self.tracks[i], boxes[j], probs[j])
             self.tracks[i].counted = self.detector.counts(faces[j])
+            self.tracks[i].unconfirmed = 0
         matched = {i for i, _ in matches}
+        for i in set(range(len(self.tracks))) - matched:
+            self.tracks[i].unconfirmed += 1
         self._follow(rgb, [t for i, t in enumerate(self.tracks) if i not in matched])
         born = [Track(self.next_id + k, boxes[j], probs[j].copy(), counted=self.detector.counts(faces[j]))
                 for k, j in enumerate(sorted(set(range(len(boxes))) - {j for _, j in matches}))]

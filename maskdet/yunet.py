@@ -13,9 +13,11 @@ TOP_K = 5000    # candidates kept before NMS (FaceDetectorYN's default)
 
 class YuNet:
     """detect(rgb, thresholds) -> (boxes (n, 4) x1 y1 x2 y2, scores (n,), landmarks (n, 5, 2)) in pixels
-    of `rgb`; landmarks in MTCNN's order (eyes, nose, mouth corners, each left to right in the image)."""
+    of `rgb`; landmarks in MTCNN's order (eyes, nose, mouth corners, each left to right in the image).
+    Faces narrower than `min_face_size` pixels are dropped (YuNet has no pyramid to start from)."""
 
-    def __init__(self, weights=WEIGHTS):
+    def __init__(self, min_face_size=0, weights=WEIGHTS):
+        self.min_face_size = min_face_size
         level = cv2.utils.logging.getLogLevel()
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # OpenCV 5 warns that it ignores the target
         try:
@@ -35,6 +37,6 @@ class YuNet:
         _, out = self.net.detect(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))  # trained on OpenCV's BGR images
         if out is None:
             return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
-        out = out.astype(np.float64)
+        out = out[out[:, 2] >= self.min_face_size].astype(np.float64)
         boxes = np.concatenate([out[:, 0:2], out[:, 0:2] + out[:, 2:4]], axis=1)
         return boxes, out[:, 14], out[:, 4:14].reshape(-1, 5, 2)

@@ -39,7 +39,7 @@ def test_throughput_smoke(clip, tmp_path, capsys):
     from maskdet.classifier import load_classifier
     model = load_classifier(ROOT / "models" / "mask_classifier.pt")
     assert r["clip"] == str(clip) and r["resize"] == "240x180"
-    assert r["detector"] == model.stream_detector.to_dict() and r["detect_every"] == model.ckpt["detect_every"] == 8
+    assert r["detector"] == model.detector.to_dict() and r["detect_every"] == model.ckpt["detect_every"] == 8
 
     assert probe(clip)["frames"] == 16                                 # read by ffmpeg, not by the benchmark
     assert r["frames"] == 6                                            # --max_frames stops the pipeline
@@ -60,20 +60,20 @@ def test_throughput_smoke(clip, tmp_path, capsys):
     assert f"frames: {r['frames']}" in printed and "recall_vs_naive" in printed
 
 
-def test_throughput_with_another_stream_detector(clip, tmp_path):
-    """--stream_detector overrides the model's stream settings: the YuNet backend follows the face too."""
+def test_throughput_with_another_detector(clip, tmp_path):
+    """--detector overrides the model's settings: the MTCNN backend follows the face too."""
     out = tmp_path / "bench.json"
     assert load_script("benchmarks/throughput.py").main(
         [str(clip), "--max_frames", "6", "--skip_naive", "--json", str(out),
-         "--stream_detector", '{"backend": "yunet", "thresholds": [0.6], "min_score": 0.6}']) == 0
+         "--detector", '{"backend": "mtcnn", "thresholds": [0.6, 0.7, 0.7], "verify": false, "min_score": 0.6}']) == 0
     r = json.loads(out.read_text())
-    assert r["detector"]["backend"] == "yunet" and r["detector"]["thresholds"] == [0.6]
+    assert r["detector"]["backend"] == "mtcnn" and r["detector"]["thresholds"] == [0.6, 0.7, 0.7]
     assert r["frames"] == 6 and r["pipeline_faces"] == 6
 
 
 def test_search_benchmark_times_each_detector_on_the_same_frames(clip, capsys):
-    """benchmarks/search.py: the stream detector and YuNet each find the one face in the 4 searched frames."""
+    """benchmarks/search.py: the model's detector and MTCNN each find the one face in the 4 searched frames."""
     assert load_script("benchmarks/search.py").main([str(clip), "--every", "4"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and all(" 4 faces " in line and "(4 frames, 1 thread(s))" in line for line in lines)
-    assert lines[0].endswith("stream  (4 frames, 1 thread(s))") and '"yunet"' in lines[1]
+    assert lines[0].endswith("model  (4 frames, 1 thread(s))") and '"mtcnn"' in lines[1]

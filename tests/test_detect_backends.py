@@ -6,7 +6,7 @@ import pytest
 
 from conftest import placed_box
 from maskdet import InputError
-from maskdet.detect import DetectorSettings, Face, FaceDetector, FacenetMTCNN, face_search
+from maskdet.detect import DetectorSettings, Face, FaceDetector, face_search
 from maskdet.metrics import iou
 from maskdet.mtcnn import Cascade
 from maskdet.yunet import YuNet
@@ -53,9 +53,8 @@ def test_yunet_threshold_is_the_last_one_and_the_verifier_rescores_its_faces(por
 
 
 def test_the_settings_pick_the_backend():
-    assert isinstance(face_search(YUNET), YuNet) and isinstance(face_search(YUNET, fast=True), YuNet)
-    assert isinstance(face_search(DetectorSettings()), FacenetMTCNN)
-    assert isinstance(face_search(DetectorSettings(), fast=True), Cascade)
+    assert isinstance(face_search(YUNET), YuNet)
+    assert isinstance(face_search(DetectorSettings()), Cascade)
     with pytest.raises(InputError, match="backend 'retina'"):
         DetectorSettings.from_dict({"backend": "retina"})
 
@@ -106,3 +105,24 @@ def test_detectors_benchmark_on_two_hand_made_scenes(portraits, tmp_path):
     yunet = r["rows"][1]
     assert yunet["settings"]["backend"] == "yunet" and yunet["recall_ge32"] == 1.0 and yunet["precision"] == 1.0
     assert yunet["ms"] > 0 and set(r["chosen"]) >= {"mtcnn", "yunet"}
+
+
+@pytest.mark.parametrize("size, settings, searched", [
+    ((400, 300), {"upscale": 2.0, "max_side": 2560}, (800, 600)),      # a small scene is enlarged 2x
+    ((1280, 720), {"upscale": 2.0, "max_side": 2560}, (2560, 1440)),   # 720p: 2x still fits
+    ((1920, 1080), {"upscale": 2.0, "max_side": 2560}, (2560, 1440)),  # 1080p: the longer side is capped
+    ((1600, 1200), {"max_side": 640}, (640, 480)),                     # without upscale: max_side shrinks
+    ((1600, 1200), {}, (1600, 1200))])
+def test_the_searched_image_size(size, settings, searched):
+    """upscale enlarges, max_side caps the longer side of what the search sees: every frame size gets the
+    same rule, still image or stream."""
+    seen = []
+
+    class Spy:
+        def detect(self, image, thresholds):
+            seen.append(image.shape[1::-1])
+            return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
+
+    det = FaceDetector(DetectorSettings(backend="yunet", verify=False, **settings))
+    det.search = Spy()
+    assert det.detect(np.zeros((size[1], size[0], 3), np.uint8)) == [] and seen == [searched]

@@ -1,4 +1,5 @@
-"""Face detection on a shrunk (max_side) or padded (pad) image: boxes come back in the original frame's pixels."""
+"""Face detection on a shrunk (max_side), enlarged (upscale) or padded (pad) image, by either backend:
+boxes come back in the original frame's pixels."""
 import cv2
 import numpy as np
 import pytest
@@ -22,19 +23,20 @@ def big_frame(portraits):
     return frame, (x1 + fx1 * sx, y1 + fy1 * sy, x1 + fx2 * sx, y1 + fy2 * sy)
 
 
-def _one_face(frame, fast, **settings):
-    faces = FaceDetector(DetectorSettings(min_face_size=60, **settings), fast=fast).detect(frame)
+def _one_face(frame, backend, **settings):
+    faces = FaceDetector(DetectorSettings(backend=backend, min_face_size=30, thresholds=(0.6, 0.7, 0.7), **settings)).detect(frame)
     assert len(faces) == 1, settings
     return faces[0]
 
 
-@pytest.mark.parametrize("fast", [True, False], ids=["stream", "stills"])
-@pytest.mark.parametrize("settings", [{"max_side": 640}, {"pad": 0.3}, {"max_side": 640, "pad": 0.3}],
-                         ids=["max_side", "pad", "max_side+pad"])
-def test_boxes_map_back_to_the_original_frame(big_frame, settings, fast):
+@pytest.mark.parametrize("backend", ["mtcnn", "yunet"])
+@pytest.mark.parametrize("settings", [{"max_side": 640}, {"pad": 0.3}, {"max_side": 640, "pad": 0.3},
+                                      {"upscale": 2.0, "max_side": 2000}],
+                         ids=["max_side", "pad", "max_side+pad", "upscale_capped"])
+def test_boxes_map_back_to_the_original_frame(big_frame, settings, backend):
     frame, truth = big_frame
-    plain = _one_face(frame, True)                           # full resolution, no padding: nothing to map
-    face = _one_face(frame, fast, **settings)
+    plain = _one_face(frame, backend)                        # full resolution, no padding: nothing to map
+    face = _one_face(frame, backend, **settings)
     x1, y1, x2, y2 = PASTE
     bx1, by1, bx2, by2 = face.box
     assert x1 - 2 <= bx1 < bx2 <= x2 + 2 and y1 - 2 <= by1 < by2 <= y2 + 2, face.box   # on the pasted portrait

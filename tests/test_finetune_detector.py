@@ -21,21 +21,20 @@ def test_verifier_is_trained_stored_and_inherited(tmp_path):
     out.parent.mkdir()
     out.write_bytes(b"an earlier model")
     assert run("finetune_detector.py", "--data_dir", scenes, "--model", MODEL, "--output", out, "--split", "all",
-               "--epochs", "1", "--count_score", "0.8", "--pad", "0.1", "--stream_min_face_size", "24") == 0
+               "--epochs", "1", "--count_score", "0.8", "--pad", "0.1", "--upscale", "1.5") == 0
     assert MODEL.read_bytes() == before                         # --output: the source model is untouched
     assert out.with_suffix(".prev.pt").read_bytes() == b"an earlier model"   # what it replaced is kept
     from maskdet.classifier import load_checkpoint, load_classifier
 
     ckpt = load_checkpoint(out)
-    assert ckpt["detector"]["min_score"] == 0.5 and ckpt["detector"]["count_score"] == 0.8
+    assert ckpt["detector"]["min_score"] == 0.4 and ckpt["detector"]["count_score"] == 0.8
     trained = ckpt["onet"]["dense6_1.weight"]
     from maskdet.onet import new_onet
     assert not torch.equal(trained, new_onet().state_dict()["dense6_1.weight"])  # it learned something
     tuned = load_classifier(out)
     assert tuned.verifier is not None and tuned.detector.pad == 0.1
-    stream = tuned.stream_detector  # footage: its own search on the full frame, no verifier, its own cut-offs
-    assert (stream.min_face_size, stream.max_side, stream.pad, stream.thresholds) == (24, 0, 0.0, (0.6, 0.7, 0.7))
-    assert not stream.verify and (stream.min_score, stream.count_score) == (0.85, 0.0)
+    d = tuned.detector  # one detector for still images and streams: YuNet proposes, the verifier keeps
+    assert (d.backend, d.upscale, d.max_side, d.verify) == ("yunet", 1.5, 2560, True)
     # retraining the classifier from this model keeps its verifier
     assert run("extract_faces.py", "--data_dir", scenes, "--output_dir", tmp_path / "crops", "--test_percent", "0") == 0
     assert run("train_mask_detection_model.py", "--init_from", out, "--epochs", "0", "--data_dir", tmp_path / "crops",

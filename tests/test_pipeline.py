@@ -43,14 +43,19 @@ def test_refine_keeps_a_face_and_rejects_a_wall(moving_face):
     assert scores[1] < 0.1                                               # plain wall: not a face
 
 
-def test_verifier_rescores_and_keeps_mtcnn_box_for_the_classifier(moving_face):
-    """With a verifier, MTCNN only proposes: the verifier decides, and the classifier reads MTCNN's box."""
+def test_verifier_rescores_and_the_classifier_reads_both_framings(moving_face):
+    """With a verifier, the search only proposes: the verifier decides, and the classifier averages its
+    reading of the search's box and of the verifier's."""
     from maskdet.detect import DetectorSettings
     from maskdet.onet import new_onet
 
     settings = DetectorSettings(min_score=0.5)
     found = FaceDetector(settings, verifier=new_onet()).detect(moving_face[0])
-    assert len(found) == 1 and found[0].proposal is not None and found[0].classify_box == found[0].proposal
+    assert len(found) == 1 and found[0].proposal is not None and iou(found[0].proposal, found[0].box) < 1
+    clf = load_classifier("models/mask_classifier.pt")
+    both = clf.predict_faces(moving_face[0], found)[2][0]
+    one, other = (clf.predict_boxes(moving_face[0], [b])[2][0] for b in (found[0].box, found[0].proposal))
+    assert np.allclose(both, (one + other) / 2) and not np.allclose(one, other)
     assert 0.5 <= found[0].score <= 1.0
     sceptic = new_onet()
     with torch.no_grad():

@@ -58,19 +58,17 @@ def test_no_crops_is_one_line(tmp_path, capsys):
 
 
 def test_init_from_keeps_what_the_flags_do_not_change(tmp_path):
-    """Retraining from the shipped model keeps its stream settings, its verifier and how the verifier was
-    trained; only the flag given (--min_face_size) changes, and only in the still-image settings."""
+    """Retraining from the shipped model keeps its detector settings, its verifier and how the verifier was
+    trained; only the flag given (--min_face_size) changes."""
     from conftest import ROOT
     shipped = load_checkpoint(ROOT / "models" / "mask_classifier.pt")
-    assert shipped["stream_detector"] and shipped["detector_training"] and shipped["onet"]   # something to keep
+    assert shipped["detector"] and shipped["detector_training"] and shipped["onet"]   # something to keep
     data = toy_crops(tmp_path / "crops", n=6)
     assert run("train_mask_detection_model.py", "--data_dir", data, "--models_dir", tmp_path, "--name", "again",
                "--epochs", "0", "--init_from", ROOT / "models" / "mask_classifier.pt", "--min_face_size", "12") == 0
     again = load_checkpoint(tmp_path / "again.pt")
     for key in ("detector_training", "detect_every", "classes", "input_size", "model_args", "normalize", "crop_margin"):
         assert again[key] == shipped[key], key
-    for k, v in shipped["stream_detector"].items():
-        assert again["stream_detector"][k] == v, k
     assert again["detector"]["min_face_size"] == 12 and shipped["detector"]["min_face_size"] != 12
     for k, v in shipped["detector"].items():                              # settings added later take defaults
         assert k == "min_face_size" or again["detector"][k] == v, k
@@ -81,9 +79,9 @@ def test_init_from_keeps_what_the_flags_do_not_change(tmp_path):
 def test_model_config_round_trip():
     from maskdet.config import ModelConfig
     config = ModelConfig(input_size=40, detect_every=5).merged(detector={"min_face_size": 9, "thresholds": [0.1, 0.2, 0.3]},
-                                                               stream_detector={"verify": False}, data={"n": 1})
+                                                               data={"n": 1})
     again = ModelConfig.from_checkpoint(config.to_checkpoint())
     assert again == config
-    assert again.detector.thresholds == (0.1, 0.2, 0.3) and again.stream_detector.min_face_size == 20
-    old = {"detector": {"min_face_size": 9}, "stream_detector": {"max_side": 640}}   # overrides only: older files
-    assert ModelConfig.from_checkpoint(old).stream_detector.min_face_size == 9
+    assert again.detector.thresholds == (0.1, 0.2, 0.3) and again.detector.min_face_size == 9
+    old = {"detector": {"min_face_size": 9}, "stream_detector": {"max_side": 640}}   # older files: one detector now
+    assert ModelConfig.from_checkpoint(old).detector.max_side == 0 and "stream_detector" not in again.to_checkpoint()
