@@ -161,3 +161,29 @@ def probe(path):
     return {"codec": codec.group(1) if codec else None, "frames": int(frames[-1]) if frames else 0,
             "fps": float(fps.group(1)) if fps else None,
             "width": int(size.group(1)) if size else None, "height": int(size.group(2)) if size else None}
+
+
+def scaled_copy(clip, size, out):
+    """The video `clip` re-encoded at `size` (w, h) into `out` (H.264, the clip's fps): a real clip of
+    that size to measure on. Returns `out` as a string."""
+    cap = cv2.VideoCapture(str(clip))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    writer = H264Writer(out, fps if fps and 0 < fps < 1000 else 25.0, size)
+    ok, f = cap.read()
+    while ok:
+        writer.write(cv2.resize(f, size, interpolation=cv2.INTER_AREA))
+        ok, f = cap.read()
+    cap.release()
+    writer.close()
+    return str(out)
+
+
+def parse_size(text):
+    """"1280x720" -> (1280, 720); InputError for anything else."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise InputError(f"{text}: not a size (expected WxH, e.g. 1280x720)") from None
+    if w <= 0 or h <= 0:
+        raise InputError(f"{text}: not a size (expected WxH, e.g. 1280x720)")
+    return w, h
