@@ -130,18 +130,18 @@ class Reader(threading.Thread):
             self.frames.put(None)
 
     def _arrived(self, t):
-        """Number the frame just grabbed; decode the ones kept (a dropped frame is never converted)."""
+        """Number the frame just grabbed; convert and queue it unless the pacer drops it (a dropped
+        frame is decoded, as the next ones need it, but never converted)."""
         self.read += 1
-        if not is_stream(self.source):
-            ok, frame = self.cap.retrieve()
-            return ok and self._wait_put((self.read, t, frame))
-        self.pacer.arrived(t)
-        if not self.pacer.keep():
-            self.dropped += 1
-            return
+        live = is_stream(self.source)
+        if live:
+            self.pacer.arrived(t)
+            if not self.pacer.keep():
+                self.dropped += 1
+                return
         ok, frame = self.cap.retrieve()
         if ok:
-            self._put((self.read, t, frame))
+            (self._put if live else self._wait_put)((self.read, t, frame))
 
     def _wait_put(self, item):
         """Files wait for the consumer."""
