@@ -5,6 +5,7 @@ as a user runs it.
     python benchmarks/live.py ../shared/data/footage/walkers_unmasked_1080p.mp4 --json reports/live_1080p.json
     python benchmarks/live.py CLIP --resize 1280x720 --json reports/live_720p.json
     python benchmarks/live.py CLIP --plays 143 --json reports/live_10min.json   # memory over 10 minutes
+    python benchmarks/live.py CLIP --torch_threads 1                            # torch on one thread
 
 Prints frames sent, frames processed and their share, frames dropped (test.py's closing line), the
 longest run of dropped frames, the latency from a frame's arrival to its log line (median and 95th
@@ -35,6 +36,8 @@ def parse_args(argv=None):
     p.add_argument("--model", default=layout.DEFAULT_MODEL, help="model file, passed to test.py")
     p.add_argument("--resize", default=None, help="serve a copy re-encoded at WxH (e.g. 1280x720)")
     p.add_argument("--plays", type=int, default=8, help="play the clip this many times in one stream")
+    p.add_argument("--torch_threads", type=int, default=0,
+                   help="torch threads of test.py (OMP_NUM_THREADS; 0: torch's default, one per core)")
     p.add_argument("--json", default=None, help="write the numbers here")
     return p.parse_args(argv)
 
@@ -91,13 +94,15 @@ class RssSampler(threading.Thread):
             time.sleep(self.every)
 
 
-def run_pipeline(url, model, tmp):
-    """test.py --source URL as a user runs it; returns (exit code, stdout, seconds, resource usage, RSS samples)."""
+def run_pipeline(url, model, tmp, threads=0):
+    """test.py --source URL as a user runs it (with `threads` torch threads, 0: torch's default);
+    returns (exit code, stdout, seconds, resource usage, RSS samples)."""
     cmd = [sys.executable, str(ROOT / "test.py"), "--source", url, "--model", str(model), "--log", str(tmp / "log.jsonl"),
            "--save_video", str(tmp / "annotated.mp4"), "--no_speech", "--reconnects", "0"]  # the stream ends for good
     t0 = time.time()
     with open(tmp / "stdout.txt", "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads)} if threads else None
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
         sampler = RssSampler(proc.pid)
         sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)  # its own peak memory and CPU time, not other children's
@@ -138,7 +143,7 @@ def measure(opt, clip, tmp):
     sent = probe(clip)["frames"] * opt.plays
     server, url = serve(clip, opt.plays, free_port())
     try:
-        code, stdout, seconds, usage, samples = run_pipeline(url, opt.model, tmp)
+        code, stdout, seconds, usage, samples = run_pipeline(url, opt.model, tmp, opt.torch_threads)
     finally:
         server.kill()
         server.wait()
@@ -146,7 +151,8 @@ def measure(opt, clip, tmp):
         sys.exit(f"error: test.py exited with {code}:\n{stdout[-2000:]}")
     records = read_jsonl(tmp / "log.jsonl")
     early, late = quarter_peaks(samples)
-    out = {"clip": str(opt.clip), "resize": opt.resize, "plays": opt.plays, "frames_sent": sent,
+    out = {"clip": str(opt.clip), "resize": opt.resize, "plays": opt.plays, "torch_threads": opt.torch_threads or None,
+           "frames_sent": sent,
            "frames_processed": len(records), "share_processed": round(len(records) / sent, 4),
            **closing_numbers(stdout), "gaps": gaps(records), "video_frames": probe(tmp / "annotated.mp4")["frames"],
            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "rss_early_mb": early, "rss_late_mb": late,

@@ -96,3 +96,19 @@ def test_live_benchmark_counts_what_was_sent(clip, tmp_path, capsys):
     assert 0 <= r["latency_median_s"] <= r["latency_p95_s"] < r["seconds"]
     assert 50 < r["rss_early_mb"] <= r["peak_rss_mb"] + 1 and 0 < r["cpu_cores"] <= 2 * (os.cpu_count() or 1)
     assert f"{r['dropped']:,} frames dropped" in r["closing_line"] and "latency" in r["closing_line"]
+
+
+def test_stages_benchmark_times_each_stage_of_the_loop(clip, tmp_path):
+    """benchmarks/stages.py on the 16 frames: one search per 8 frames, each frame drawn, logged and
+    handed to the encoder once, the stages within the frame loop's time."""
+    out = tmp_path / "stages.json"
+    assert load_script("benchmarks/stages.py").main([str(clip), "--max_frames", "16", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    loop = r["loop_ms_per_frame"]
+    assert set(loop) == {"wait for decode", "search", "follow (O-Net)", "classify", "draw", "hand to encoder", "log", "frame loop"}
+    parts = sum(v for k, v in loop.items() if k not in ("frame loop", "follow (O-Net)", "classify"))  # search includes neither
+    assert 0 < parts <= loop["frame loop"] + 0.5 and all(v >= 0 for v in loop.values())
+    calls = r["loop_calls"]
+    assert (calls["search"], calls["draw"], calls["log"], calls["hand to encoder"], calls["wait for decode"]) == (2, 16, 16, 16, 16)
+    assert set(r["alone_ms_per_frame"]) == {"decode (grab + convert)", "decode (grab only)", "encode"}
+    assert all(v > 0 for v in r["alone_ms_per_frame"].values())
