@@ -17,7 +17,8 @@ from maskdet.footage import FrameProcessor, closing_line
 from maskdet.pipeline import FacePipeline
 from maskdet.sinks import close_all
 
-QUEUE_SIZE = 8      # frames waiting for the detector: a search pass (every 8th frame) takes several frame times
+QUEUE_SIZE = 12     # frames waiting for the detector: more than the pacer keeps during one search pass (at most
+                    # 8 x PACE_MARGIN when searching every 8th frame), so that a search does not overflow it
 MAX_BACKOFF = 30.0  # seconds between reconnection attempts, at most
 PACE_WINDOW = 48    # frames the pacer averages over: a multiple of every search interval up to 8 (and 12, 16, 24)
 PACE_START = 8      # frames timed before the pacer decides (one search interval at the default of 8); the queue alone until then
