@@ -51,8 +51,9 @@ class FrameProcessor:
         self._watch_drift(faces, t)
         showing = self.announcer.last is not None and t - self.announcer.last < SHOW_WARNING_S
         draw_frame(bgr, faces, correct, total, showing)
-        record = {"frame": name, "index": index, "source_frame": source, "time": t, "faces": faces, "correctly_masked": correct,
-                  "total": total, "ratio": round(correct / total, 3) if total else None, "announce": fire}
+        record = {"frame": name, "index": index, "source_frame": source, "time": t, "faces": faces,
+                  "correctly_masked": correct, "total": total, "ratio": round(correct / total, 3) if total else None,
+                  "announce": fire}
         return (dict(record, message=self.announcer.message) if fire else record), bgr
 
     def _watch_drift(self, faces, t):

@@ -21,7 +21,7 @@ QUEUE_SIZE = 12     # frames waiting for the detector: more than the pacer keeps
                     # 8 x PACE_MARGIN when searching every 8th frame), so that a search does not overflow it
 MAX_BACKOFF = 30.0  # seconds between reconnection attempts, at most
 PACE_WINDOW = 48    # frames the pacer averages over: a multiple of every search interval up to 8 (and 12, 16, 24)
-PACE_START = 8      # frames timed before the pacer decides (one search interval at the default of 8); the queue alone until then
+PACE_START = 8      # frames timed before the pacer decides (one search interval at the default of 8)
 PACE_MARGIN = 0.95  # keep a little less than the pipeline can take, so that the queue drains after a search
 
 
@@ -224,7 +224,8 @@ def stream_line(stats):
     line += " (the pipeline was behind the source)" if stats["dropped"] else ""
     line += f", {stats['reconnects']} reconnects"
     if stats.get("latency_median") is not None:
-        line += f"; latency from arrival to log line: median {stats['latency_median']:.2f} s, 95th percentile {stats['latency_p95']:.2f} s"
+        line += (f"; latency from arrival to log line: median {stats['latency_median']:.2f} s, "
+                 f"95th percentile {stats['latency_p95']:.2f} s")
     return line
 
 

@@ -58,7 +58,7 @@ def test_pacer_spreads_drops_evenly():
     steady = [b - a for a, b in zip(kept[200:], kept[201:])]
     assert set(steady) == {1, 2}                                              # even: no bursts
     assert len(steady) / sum(steady) == pytest.approx(PACE_MARGIN * 40 / 42.5, abs=0.01)
-    assert kept[:PACE_START + 1] == list(range(PACE_START + 1))    # nothing dropped before it is timed (the first is warm-up)
+    assert kept[:PACE_START + 1] == list(range(PACE_START + 1))    # nothing dropped before it is timed (1st: warm-up)
 
 
 def test_a_burst_of_late_frames_is_not_a_faster_source():
