@@ -54,21 +54,6 @@ def frames(opt):
         cap.release()
 
 
-def scaled_copy(clip, size, folder):
-    """The clip re-encoded at WxH (H.264), so that every path decodes a real clip of that size."""
-    from maskdet.video import H264Writer
-
-    cap, out = cv2.VideoCapture(clip), Path(folder) / "scaled.mp4"
-    writer = H264Writer(out, cap.get(cv2.CAP_PROP_FPS) or 25.0, size)
-    ok, f = cap.read()
-    while ok:
-        writer.write(cv2.resize(f, size, interpolation=cv2.INTER_AREA))
-        ok, f = cap.read()
-    cap.release()
-    writer.close()
-    return str(out)
-
-
 def decode_only(opt):
     t = time.perf_counter()
     n = sum(1 for _ in frames(opt))
@@ -108,7 +93,8 @@ def pipeline(opt, clf):
         for _ in range(opt.loops):
             reader = Reader(opt.clip)
             reader.start()
-            while (f := reader.frames.get()) is not None and not (opt.max_frames and n >= opt.max_frames):
+            while (item := reader.frames.get()) is not None and not (opt.max_frames and n >= opt.max_frames):
+                f = item[2]
                 n += 1
                 writer = writer or H264Writer(Path(tmp) / "out.mp4", 25.0, (f.shape[1], f.shape[0]))
                 keep(proc.push(n, str(n), f))
@@ -138,6 +124,7 @@ def main(argv=None):
     opt.clip_name = opt.clip
     import torch
     from maskdet.classifier import load_classifier
+    from maskdet.video import parse_size, scaled_copy
     torch.set_num_threads(2)
     clf = load_classifier(opt.model)
     if opt.detector:
@@ -145,7 +132,7 @@ def main(argv=None):
         clf.detector = DetectorSettings.from_dict({**clf.detector.to_dict(), **json.loads(opt.detector)})
     with tempfile.TemporaryDirectory() as tmp:
         if opt.resize:
-            opt.clip = scaled_copy(opt.clip, tuple(int(v) for v in opt.resize.split("x")), tmp)
+            opt.clip = scaled_copy(opt.clip, parse_size(opt.resize), Path(tmp) / "scaled.mp4")
         out = measure(opt, clf)
     for k, v in out.items():
         print(f"{k:>20}: {v:.3f}" if isinstance(v, float) else f"{k:>20}: {v}")

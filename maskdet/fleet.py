@@ -72,9 +72,9 @@ def check_video(video):
 def run_camera(name, source, out, opt, stop):
     """A live camera into `out` until its source ends or `stop` is set. Every start (a new fleet.py run,
     or Ray restarting the actor after its worker died) resumes: whole lines are appended to log.jsonl
-    and events.jsonl (frame numbers go on from the log's last line; a torn last line is cut), the video
-    goes into a new segment (annotated.mp4, then annotated.1.mp4 ...), and summary.json is rewritten
-    from the whole log at the end."""
+    and events.jsonl (frame numbers, and the source frame numbers video time comes from, go on from
+    the log's last line; a torn last line is cut), the video goes into a new segment (annotated.mp4,
+    then annotated.1.mp4 ...), and summary.json is rewritten from the whole log at the end."""
     from maskdet.alerts import Webhook
     from maskdet.live import process_source
     from maskdet.sinks import EventSink, LogSink, VideoSink
@@ -82,6 +82,7 @@ def run_camera(name, source, out, opt, stop):
     out = Path(out)
     clean_partials(out)  # the video segment a killed worker could not finish
     last = resume_log(out / "log.jsonl")
+    last_index = last.get("index", 0)
     resume_log(out / "events.jsonl")
     video = next_segment(out)
     clf = _worker_classifier(opt)
@@ -95,7 +96,8 @@ def run_camera(name, source, out, opt, stop):
     try:
         stats = process_source(source, clf, sinks, announcer_from(opt), detect_every=opt.detect_every,
                                speaker=speaker_from(opt, out), reconnects=opt.reconnects,
-                               stall_s=opt.stall_timeout, max_frames=opt.max_frames, stop=stop, first_index=last + 1)
+                               stall_s=opt.stall_timeout, max_frames=opt.max_frames, stop=stop,
+                               first_index=last_index + 1, first_source=last.get("source_frame", last_index) + 1)
     except InputError as e:
         return {"name": name, "skipped": str(e)}
     worker = _worker(stats)
@@ -119,18 +121,18 @@ class Camera:
 
 
 def resume_log(path):
-    """The last frame index in a JSON Lines file (0 when there is none), after cutting a torn last line
-    that a killed writer left."""
+    """The last whole record of a JSON Lines file ({} when there is none), after cutting a torn last
+    line that a killed writer left."""
     path = Path(path)
     if not path.is_file():
-        return 0
+        return {}
     data = path.read_bytes()
     whole = data[: data.rfind(b"\n") + 1]
     if len(whole) != len(data):
         with open(path, "r+b") as f:
             f.truncate(len(whole))
     lines = whole.splitlines()
-    return int(json.loads(lines[-1]).get("index", len(lines))) if lines else 0
+    return json.loads(lines[-1]) if lines else {}
 
 
 def next_segment(out):

@@ -25,20 +25,24 @@ class FrameProcessor:
         self.drift = DriftMonitor(pipeline.clf.config.data.get("drift_reference"))
         self.drift_warned = False
 
-    def push(self, index, name, bgr, t=None):
-        """Add frame number `index` (from 1), at `t` seconds (default: from the frame rate); return
-        [(log record, bgr annotated in place)] of the frames now done (see FacePipeline.push)."""
-        return [self._finish(*item, faces) for item, faces in self.pipeline.push(bgr[..., ::-1], (index, name, bgr, t))]
+    def push(self, index, name, bgr, t=None, source=None):
+        """Add frame number `index` (from 1), which is frame `source` of the source (default: `index`;
+        more when frames were dropped), at `t` seconds (default: the source frame's time at the frame
+        rate); return [(log record, bgr annotated in place)] of the frames now done (see FacePipeline.push)."""
+        item = (index, name, bgr, t, index if source is None else source)
+        return [self._finish(*item, faces) for item, faces in self.pipeline.push(bgr[..., ::-1], item)]
 
     def flush(self):
         """The frames still waiting, at the end of a stream."""
         return [self._finish(*item, faces) for item, faces in self.pipeline.flush()]
 
-    def _finish(self, index, name, bgr, t, faces):
-        """The rule, speech, drift watch and drawing for one frame whose faces are final."""
+    def _finish(self, index, name, bgr, t, source, faces):
+        """The rule, speech, drift watch and drawing for one frame whose faces are final. Video time
+        comes from the source's frame number: a dropped frame takes its time with it, and counts
+        neither as compliant nor as bad."""
         counted = [f for f in faces if f.get("counted", True)]
         correct, total = sum(f["label"] == "correctly_masked" for f in counted), len(counted)
-        t = round((index - 1) / self.fps if t is None else t, 3)
+        t = round((source - 1) / self.fps if t is None else t, 3)
         fire = self.announcer.update(t, correct, total)
         if fire:
             wav = self.speaker.say() if self.speaker else None
@@ -47,8 +51,9 @@ class FrameProcessor:
         self._watch_drift(faces, t)
         showing = self.announcer.last is not None and t - self.announcer.last < SHOW_WARNING_S
         draw_frame(bgr, faces, correct, total, showing)
-        record = {"frame": name, "index": index, "time": t, "faces": faces, "correctly_masked": correct,
-                  "total": total, "ratio": round(correct / total, 3) if total else None, "announce": fire}
+        record = {"frame": name, "index": index, "source_frame": source, "time": t, "faces": faces,
+                  "correctly_masked": correct, "total": total, "ratio": round(correct / total, 3) if total else None,
+                  "announce": fire}
         return (dict(record, message=self.announcer.message) if fire else record), bgr
 
     def _watch_drift(self, faces, t):

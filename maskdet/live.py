@@ -3,9 +3,11 @@ import queue
 import signal
 import threading
 import time
+from collections import deque
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from maskdet import InputError
 from maskdet.alerts import hide_credentials
@@ -15,8 +17,12 @@ from maskdet.footage import FrameProcessor, closing_line
 from maskdet.pipeline import FacePipeline
 from maskdet.sinks import close_all
 
-QUEUE_SIZE = 8      # frames waiting for the detector; a live source drops the oldest beyond this
+QUEUE_SIZE = 12     # frames waiting for the detector: more than the pacer keeps during one search pass (at most
+                    # 8 x PACE_MARGIN when searching every 8th frame), so that a search does not overflow it
 MAX_BACKOFF = 30.0  # seconds between reconnection attempts, at most
+PACE_WINDOW = 48    # frames the pacer averages over: a multiple of every search interval up to 8 (and 12, 16, 24)
+PACE_START = 8      # frames timed before the pacer decides (one search interval at the default of 8)
+PACE_MARGIN = 0.95  # keep a little less than the pipeline can take, so that the queue drains after a search
 
 
 def is_stream(source):
@@ -38,20 +44,69 @@ def open_source(source, stall_s=10.0):
     return cap if cap.isOpened() else None
 
 
+class Pacer:
+    """Which frames of a live source to keep when the pipeline is slower than the source: the share
+    the pipeline can take (its mean time per frame over the last PACE_WINDOW frames, against the
+    source's interval between frames), spread evenly by error diffusion, so that the tracker and the
+    rule see steady gaps rather than bursts. Keeps everything until PACE_START frames are timed.
+    arrived() and keep() run on the reader's thread, took() on the consumer's."""
+
+    def __init__(self, fps, window=PACE_WINDOW, start=PACE_START, margin=PACE_MARGIN):
+        self.period, self.start, self.margin, self.credit = 1.0 / fps, start, margin, 0.0
+        self.arrivals, self.busy, self.warm = deque(maxlen=window + 1), deque(maxlen=window), False
+        self.lock = threading.Lock()
+
+    def arrived(self, t):
+        """A source frame came at monotonic time `t`."""
+        self.arrivals.append(t)
+
+    def took(self, seconds):
+        """The consumer spent `seconds` on one frame (from taking it to asking for the next)."""
+        if not self.warm:  # the first frame pays for the networks' first run: no measure of the pace
+            self.warm = True
+            return
+        with self.lock:
+            self.busy.append(seconds)
+
+    def share(self):
+        """The share of source frames the pipeline keeps up with now (1.0 until measured)."""
+        with self.lock:
+            if len(self.busy) < self.start or len(self.arrivals) <= self.start:
+                return 1.0
+            busy = sum(self.busy) / len(self.busy)
+        # The source's own rate, or a slower one measured (a camera that sends fewer frames than it says).
+        # Never a faster one: frames that come in a burst (from the network's buffer, or after the
+        # reader waited for the CPU) are late frames, not a faster source.
+        interval = max(self.period, float(np.median(np.diff(self.arrivals))))
+        return min(1.0, self.margin * interval / busy) if busy > 0 else 1.0
+
+    def keep(self):
+        """Whether to keep the frame that just arrived."""
+        self.credit += self.share()
+        if self.credit >= 1.0:
+            self.credit -= 1.0
+            return True
+        return False
+
+
 class Reader(threading.Thread):
-    """Reads frames into a bounded queue; reconnects a dropped stream with exponential backoff."""
+    """Reads frames into a bounded queue as (source frame number from 1, monotonic arrival time, BGR);
+    reconnects a dropped stream with exponential backoff. A live source that comes faster than the
+    consumer takes frames has frames dropped evenly (Pacer), and the oldest waiting frame when the
+    queue is full anyway; `dropped` counts both. A file waits for the consumer."""
 
     def __init__(self, source, retries=5, stall_s=10.0):
         super().__init__(daemon=True)
         self.source, self.retries, self.stall_s = source, retries, stall_s
         self.frames = queue.Queue(maxsize=QUEUE_SIZE)
         self.stop = threading.Event()
-        self.fps, self.dropped, self.reconnects = 25.0, 0, 0
+        self.fps, self.read, self.dropped, self.reconnects = 25.0, 0, 0, 0
         self.cap = open_source(source, stall_s)
         if self.cap is None:
             raise InputError(f"{hide_credentials(source)}: cannot open this source")
         fps = self.cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if fps and 0 < fps < 1000 else 25.0
+        self.pacer, self._given = Pacer(self.fps), None
 
     def run(self):
         """Until the source ends (or stop is set), put frames; put None at the end. A stream that
@@ -59,10 +114,9 @@ class Reader(threading.Thread):
         failures = 0
         try:
             while not self.stop.is_set():
-                ok, frame = self.cap.read() if self.cap is not None else (False, None)
-                if ok:
+                if self.cap is not None and self.cap.grab():
                     failures = 0
-                    self._put(frame)
+                    self._arrived(time.monotonic())
                     continue
                 if not is_stream(self.source) or failures >= self.retries:
                     if failures:
@@ -76,23 +130,53 @@ class Reader(threading.Thread):
                 self.cap.release()
             self.frames.put(None)
 
-    def _put(self, frame):
-        """Files wait for the consumer; live sources drop the oldest frame instead of lagging."""
-        if not is_stream(self.source):
-            while not self.stop.is_set():
-                try:
-                    return self.frames.put(frame, timeout=0.2)
-                except queue.Full:
-                    continue
+    def _arrived(self, t):
+        """Number the frame just grabbed; convert and queue it unless the pacer drops it (a dropped
+        frame is decoded, as the next ones need it, but never converted)."""
+        self.read += 1
+        live = is_stream(self.source)
+        if live:
+            self.pacer.arrived(t)
+            if not self.pacer.keep():
+                self.dropped += 1
+                return
+        ok, frame = self.cap.retrieve()
+        if ok:
+            (self._put if live else self._wait_put)((self.read, t, frame))
+
+    def _wait_put(self, item):
+        """Files wait for the consumer."""
+        while not self.stop.is_set():
+            try:
+                return self.frames.put(item, timeout=0.2)
+            except queue.Full:
+                continue
+
+    def _put(self, item):
+        """Live sources drop the oldest waiting frame rather than lag when the queue is full."""
         while True:
             try:
-                return self.frames.put_nowait(frame)
+                return self.frames.put_nowait(item)
             except queue.Full:
                 try:
                     self.frames.get_nowait()
                     self.dropped += 1
                 except queue.Empty:  # the consumer took it first
                     pass
+
+    def next(self, stop):
+        """The next (source frame, arrival, BGR); None at the end of the source or once `stop` is set.
+        The time the consumer spent since the previous one paces the source."""
+        if self._given is not None:
+            self.pacer.took(time.monotonic() - self._given)
+        while not stop.is_set():
+            try:
+                item = self.frames.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            self._given = time.monotonic()
+            return item
+        return None
 
     def _reconnect(self, attempt):
         """Reopen the stream after waiting 1, 2, 4 ... s (attempt 1, 2, 3 ...); False when stopped."""
@@ -129,8 +213,45 @@ def run_live(opt, clf):
     finally:
         _on_ctrl_c(previous)
     print(closing_line(stats["frames"], stats["faces"], stats["announcements"], 0, stats["seconds"], opt.log or "(no log)")
-          + f"; {stats['dropped']} frames dropped, {stats['reconnects']} reconnects")
+          + "; " + stream_line(stats))
     return 0 if stats["frames"] else 1
+
+
+def stream_line(stats):
+    """What the closing line adds for a live source: frames dropped and why, reconnects, and (streams)
+    the latency from a frame's arrival to its log line."""
+    line = f"{stats['dropped']:,} frames dropped"
+    line += " (the pipeline was behind the source)" if stats["dropped"] else ""
+    line += f", {stats['reconnects']} reconnects"
+    if stats.get("latency_median") is not None:
+        line += (f"; latency from arrival to log line: median {stats['latency_median']:.2f} s, "
+                 f"95th percentile {stats['latency_p95']:.2f} s")
+    return line
+
+
+class Latency:
+    """Seconds from each frame's arrival to its log line, kept as counts per 10 ms (memory stays flat
+    over a stream of any length); quantile() reads them back to the nearest 10 ms."""
+
+    STEP = 0.01
+
+    def __init__(self):
+        self.counts = {}
+
+    def add(self, seconds):
+        """One frame's latency."""
+        k = max(0, round(seconds / self.STEP))
+        self.counts[k] = self.counts.get(k, 0) + 1
+
+    def quantile(self, q):
+        """The `q` quantile (0-1) in seconds; None before any frame."""
+        n = sum(self.counts.values())
+        seen = 0
+        for k in sorted(self.counts):
+            seen += self.counts[k]
+            if seen >= q * n:
+                return k * self.STEP
+        return None
 
 
 def live_sinks(opt, fps):
@@ -160,10 +281,11 @@ def _camera_name(source):
 
 
 def process_source(source, clf, make_sinks, announcer, *, detect_every=None, speaker=None, reconnects=5,
-                   stall_s=10.0, max_frames=0, stop=None, first_index=1):
+                   stall_s=10.0, max_frames=0, stop=None, first_index=1, first_source=1):
     """Run `source` through the pipeline until it ends, `max_frames` frames, or `stop` (an Event) is set.
     Every (log record, annotated frame) goes to each sink of make_sinks(fps), in frame order; the sinks
-    are closed at the end (ok=False after an error). Frames are numbered from `first_index`.
+    are closed at the end (ok=False after an error). Frames processed are numbered from `first_index`,
+    frames read (dropped ones included: video time comes from these) from `first_source`.
     The one frame loop of test.py --source and fleet.py; returns counts and timings."""
     reader = Reader(source, reconnects, stall_s)
     try:
@@ -175,33 +297,38 @@ def process_source(source, clf, make_sinks, announcer, *, detect_every=None, spe
     proc = FrameProcessor(pipe, announcer, reader.fps, speaker)
     stop = stop or threading.Event()
     stats = {"frames": 0, "faces": 0, "announcements": 0, "fps": reader.fps, "t0": time.time()}
-    ok = False
+    arrived, latency, ok = {}, Latency(), False  # arrival times of the frames inside the pipeline
     reader.start()
     try:
-        while (frame := _next_frame(reader, stop)) is not None:
+        while (item := reader.next(stop)) is not None:
+            n, arrived_at, frame = item
+            index = first_index + stats["frames"]
             stats["frames"] += 1
-            index = first_index + stats["frames"] - 1
-            _hand(sinks, proc.push(index, f"{index:06d}", frame), stats)
+            arrived[index] = arrived_at
+            _hand(sinks, proc.push(index, f"{index:06d}", frame, source=first_source + n - 1), stats, arrived, latency)
             if max_frames and stats["frames"] >= max_frames:
                 break
         if stop.is_set():
             print("interrupted: closing outputs")
-        _hand(sinks, proc.flush(), stats)  # the frames still waiting for a search pass
+        _hand(sinks, proc.flush(), stats, arrived, latency)  # the frames still waiting for a search pass
         ok = True
     finally:
         reader.stop.set()
         close_all(sinks, ok)
     stats.update(seconds=time.time() - stats.pop("t0"), dropped=reader.dropped, reconnects=reader.reconnects)
+    if is_stream(source):  # a file's frames arrive when the pipeline asks: no latency to speak of
+        stats.update(latency_median=latency.quantile(0.5), latency_p95=latency.quantile(0.95))
     return stats
 
 
-def _hand(sinks, done, stats):
-    """Give each finished frame to every sink, in order; count faces and announcements."""
+def _hand(sinks, done, stats, arrived, latency):
+    """Give each finished frame to every sink, in order; count faces and announcements, time latencies."""
     for record, frame in done:
         stats["faces"] += len(record["faces"])
         stats["announcements"] += record["announce"]
         for sink in sinks:
             sink.write(record, frame)
+        latency.add(time.monotonic() - arrived.pop(record["index"]))
 
 
 def _on_ctrl_c(handler):
@@ -210,16 +337,6 @@ def _on_ctrl_c(handler):
     if threading.current_thread() is not threading.main_thread() or handler is None:
         return None
     return signal.signal(signal.SIGINT, handler)
-
-
-def _next_frame(reader, interrupted):
-    """The reader's next frame; None at the end of the source or after Ctrl-C."""
-    while not interrupted.is_set():
-        try:
-            return reader.frames.get(timeout=0.2)
-        except queue.Empty:
-            continue
-    return None
 
 
 def open_log(path):

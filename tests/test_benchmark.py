@@ -1,6 +1,8 @@
-"""benchmarks/throughput.py, once on 6 small frames: its JSON has every figure, each sane and
-consistent with the others (a smoke test, not a timed test: no speed is asserted)."""
+"""The benchmarks once on a small clip (throughput.py on 6 frames, search.py, live.py over a local
+stream): each JSON has every figure, each sane and consistent with the others (smoke tests, not timed
+tests: no speed is asserted)."""
 import json
+import os
 import resource
 import time
 
@@ -77,3 +79,36 @@ def test_search_benchmark_times_each_detector_on_the_same_frames(clip, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and all(" 4 faces " in line and "(4 frames, 1 thread(s))" in line for line in lines)
     assert lines[0].endswith("model  (4 frames, 1 thread(s))") and '"mtcnn"' in lines[1]
+
+
+def test_live_benchmark_counts_what_was_sent(clip, tmp_path, capsys):
+    """benchmarks/live.py on the clip, re-encoded to H.264 at 240x180 and served twice at 25 frames/s:
+    every frame sent is processed or counted as dropped, the video has the log's frames, and the
+    figures are those of test.py's own run (its closing line, its log)."""
+    out = tmp_path / "live.json"
+    assert load_script("benchmarks/live.py").main([str(clip), "--resize", "240x180", "--plays", "2", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["frames_sent"] == 32 == probe(clip)["frames"] * 2
+    assert r["frames_processed"] + r["dropped"] == r["frames_sent"]
+    assert r["share_processed"] == pytest.approx(r["frames_processed"] / 32, abs=1e-4)
+    assert r["video_equals_log"] and r["video_frames"] == r["frames_processed"]
+    assert sum(r["gaps"].values()) == r["frames_processed"] - 1
+    assert 0 <= r["latency_median_s"] <= r["latency_p95_s"] < r["seconds"]
+    assert 50 < r["rss_early_mb"] <= r["peak_rss_mb"] + 1 and 0 < r["cpu_cores"] <= 2 * (os.cpu_count() or 1)
+    assert f"{r['dropped']:,} frames dropped" in r["closing_line"] and "latency" in r["closing_line"]
+
+
+def test_stages_benchmark_times_each_stage_of_the_loop(clip, tmp_path):
+    """benchmarks/stages.py on the 16 frames: one search per 8 frames, each frame drawn, logged and
+    handed to the encoder once, the stages within the frame loop's time."""
+    out = tmp_path / "stages.json"
+    assert load_script("benchmarks/stages.py").main([str(clip), "--max_frames", "16", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    loop = r["loop_ms_per_frame"]
+    assert set(loop) == {"wait for decode", "search", "follow (O-Net)", "classify", "draw", "hand to encoder", "log", "frame loop"}
+    parts = sum(v for k, v in loop.items() if k not in ("frame loop", "follow (O-Net)", "classify"))  # search includes neither
+    assert 0 < parts <= loop["frame loop"] + 0.5 and all(v >= 0 for v in loop.values())
+    calls = r["loop_calls"]
+    assert (calls["search"], calls["draw"], calls["log"], calls["hand to encoder"], calls["wait for decode"]) == (2, 16, 16, 16, 16)
+    assert set(r["alone_ms_per_frame"]) == {"decode (grab + convert)", "decode (grab only)", "encode"}
+    assert all(v > 0 for v in r["alone_ms_per_frame"].values())

@@ -222,4 +222,4 @@ def test_cameras_file_mistakes_and_resumed_log(tmp_path, capsys):
     assert redact("https://u:p@hooks.example.com/services/T/B/x?k=1") == "https://hooks.example.com/..."
     log = tmp_path / "log.jsonl"
     log.write_text('{"index": 1}\n{"index": 2}\n{"ind')                      # a worker killed mid-line
-    assert resume_log(log) == 2 and log.read_text() == '{"index": 1}\n{"index": 2}\n'
+    assert resume_log(log) == {"index": 2} and log.read_text() == '{"index": 1}\n{"index": 2}\n'

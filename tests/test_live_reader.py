@@ -33,8 +33,8 @@ def index(frame):
 def drain(reader):
     """Every frame left in the reader's queue, up to the end mark."""
     got = []
-    while (f := reader.frames.get(timeout=10)) is not None:
-        got.append(index(f))
+    while (item := reader.frames.get(timeout=10)) is not None:
+        got.append(index(item[2]))
     return got
 
 
@@ -59,7 +59,7 @@ def test_slow_consumer_of_a_stream_gets_the_newest_frames(numbered):
                 assert time.time() < deadline, "ffmpeg never served the stream"
                 time.sleep(0.05)
         reader.start()
-        got = [index(reader.frames.get(timeout=10))]
+        got = [index(reader.frames.get(timeout=10)[2])]
         server.wait(timeout=20)          # everything sent
         while reader.dropped + reader.frames.qsize() < N - len(got):    # until the reader has read it all
             assert time.time() < deadline, f"the reader never caught up: {reader.dropped} dropped"

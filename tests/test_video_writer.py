@@ -90,3 +90,24 @@ def test_live_save_video_reports_one_line_and_leaves_no_video(tmp_path, encoder_
     errors = [x for x in out.splitlines() if x.startswith("error:")]
     assert len(errors) == 1 and str(video) in errors[0], out
     assert not video.exists() and not list(video.parent.glob(".annotated.*.part.mp4"))
+
+
+@pytest.mark.parametrize("size", [(96, 64), (97, 63)])
+def test_colours_survive_the_encoder(tmp_path, size):
+    """Flat patches of known BGR colours come back from the H.264 file within a few levels, whether the
+    writer converts to YUV itself (even sides) or hands ffmpeg BGR (odd sides, padded)."""
+    import cv2
+
+    colours = [(0, 0, 255), (0, 255, 0), (255, 0, 0), (128, 128, 128), (30, 200, 90)]
+    frame = np.zeros((size[1], size[0], 3), np.uint8)
+    for k, c in enumerate(colours):
+        frame[:, k * 16:(k + 1) * 16] = c
+    writer = H264Writer(tmp_path / "c.mp4", 10.0, size)
+    for _ in range(3):
+        writer.write(frame)
+    writer.close()
+    ok, back = cv2.VideoCapture(str(tmp_path / "c.mp4")).read()
+    assert ok
+    for k, c in enumerate(colours):
+        got = back[8:size[1] - 8, k * 16 + 4:k * 16 + 12].reshape(-1, 3).mean(axis=0)
+        assert np.abs(got - c).max() < 12, (c, got)
