@@ -40,7 +40,7 @@ def parse_args(argv=None):
     g = p.add_argument_group("detector settings stored in the model (still images and streams alike)")
     g.add_argument("--backend", default="yunet", choices=BACKENDS, help="the face search that proposes faces")
     g.add_argument("--upscale", type=float, default=2.0, help="enlarge frames by this before the search: small faces")
-    g.add_argument("--max_side", type=int, default=2560, help="... keeping the searched image's longer side within this (0: no limit)")
+    g.add_argument("--max_side", type=int, default=1920, help="... keeping the searched image's longer side within this (0: no limit)")
     g.add_argument("--min_face_size", type=int, default=5, help="smallest face proposed (px of the searched image)")
     g.add_argument("--thresholds", type=float, nargs=3, default=(0.1, 0.1, 0.1),
                    help="proposal thresholds (MTCNN: P-, R-, O-Net; YuNet: the last)")

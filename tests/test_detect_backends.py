@@ -1,4 +1,4 @@
-"""Detector backends: YuNet finds hand-annotated faces where they were pasted, the settings pick the
+"""Detector backends: YuNet and MTCNN find hand-annotated faces where they were pasted, the settings pick the
 backend, the settings survive a model file, and the tracker follows a face whichever backend found it."""
 import cv2
 import numpy as np
@@ -6,9 +6,8 @@ import pytest
 
 from conftest import placed_box
 from maskdet import InputError
-from maskdet.detect import DetectorSettings, Face, FaceDetector, face_search
+from maskdet.detect import DetectorSettings, Face, FaceDetector, FacenetMTCNN, face_search
 from maskdet.metrics import iou
-from maskdet.mtcnn import Cascade
 from maskdet.yunet import YuNet
 
 YUNET = DetectorSettings(backend="yunet", thresholds=(0.6,), verify=False)
@@ -54,7 +53,7 @@ def test_yunet_threshold_is_the_last_one_and_the_verifier_rescores_its_faces(por
 
 def test_the_settings_pick_the_backend():
     assert isinstance(face_search(YUNET), YuNet)
-    assert isinstance(face_search(DetectorSettings()), Cascade)
+    assert isinstance(face_search(DetectorSettings()), FacenetMTCNN)
     with pytest.raises(InputError, match="backend 'retina'"):
         DetectorSettings.from_dict({"backend": "retina"})
 
@@ -126,3 +125,21 @@ def test_the_searched_image_size(size, settings, searched):
     det = FaceDetector(DetectorSettings(backend="yunet", verify=False, **settings))
     det.search = Spy()
     assert det.detect(np.zeros((size[1], size[0], 3), np.uint8)) == [] and seen == [searched]
+
+
+def test_mtcnn_finds_both_portraits_where_they_were_pasted(portraits):
+    """The seed's MTCNN at its defaults: both faces, where they were pasted, eyes to mouth inside each
+    box; nothing on a wall; O-Net (the follower) runs channels-last."""
+    import torch
+
+    from maskdet.mtcnn import pretrained_onet
+
+    frame, truth = scene(portraits, [("hopper", (160, 188), (40, 60)), ("astronaut", (300, 300), (300, 120))])
+    faces = FaceDetector(DetectorSettings(verify=False)).detect(frame)
+    assert len(faces) == 2 and [f.box[0] for f in faces] == sorted(f.box[0] for f in faces)
+    for face, known in zip(faces, truth):
+        assert iou(face.box, known) > 0.5 and face.score >= 0.7
+        lm = face.landmarks
+        assert ((lm >= face.box[:2]) & (lm <= face.box[2:])).all()
+    assert FaceDetector(DetectorSettings(verify=False)).detect(np.full((200, 300, 3), 120, np.uint8)) == []
+    assert pretrained_onet().conv1.weight.is_contiguous(memory_format=torch.channels_last)

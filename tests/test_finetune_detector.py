@@ -34,7 +34,7 @@ def test_verifier_is_trained_stored_and_inherited(tmp_path):
     tuned = load_classifier(out)
     assert tuned.verifier is not None and tuned.detector.pad == 0.1
     d = tuned.detector  # one detector for still images and streams: YuNet proposes, the verifier keeps
-    assert (d.backend, d.upscale, d.max_side, d.verify) == ("yunet", 1.5, 2560, True)
+    assert (d.backend, d.upscale, d.max_side, d.verify) == ("yunet", 1.5, 1920, True)
     # retraining the classifier from this model keeps its verifier
     assert run("extract_faces.py", "--data_dir", scenes, "--output_dir", tmp_path / "crops", "--test_percent", "0") == 0
     assert run("train_mask_detection_model.py", "--init_from", out, "--epochs", "0", "--data_dir", tmp_path / "crops",

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import placed_box
+from conftest import SHARED, needs_shared, placed_box
 from maskdet.classifier import load_classifier
 from maskdet.detect import FaceDetector
 from maskdet.metrics import iou
@@ -138,3 +138,42 @@ def test_a_face_the_classifier_cannot_call_is_unsure_drawn_grey_and_not_counted(
     frame = draw_frame(moving_face[0].copy(), [face], 0, 0)
     x1, y1 = (int(round(v)) for v in face["box"][:2])
     assert tuple(frame[y1 + 10, x1]) == UNSURE                              # the box's left edge, in grey
+
+
+def test_a_cut_forgets_the_faces_before_it_and_searches_at_once(moving_face, portraits):
+    """Ten frames of the moving portrait, then a cut to another camera: the astronaut, still, elsewhere.
+    After the cut only the astronaut's face is shown (the old face is not carried over), from the cut's
+    first frame (searched at once, not at the next scheduled search), and no frame before the cut shows
+    it (nothing is followed back across a cut). Without cut handling the astronaut is not shown on the
+    cut's frame: the next scheduled search is at frame 16."""
+    other = np.full((360, 640, 3), 60, np.uint8)
+    other[150:350, 400:600] = cv2.resize(portraits["astronaut"], (200, 200), interpolation=cv2.INTER_AREA)
+    frames = moving_face[:10] + [other] * 6
+    astronaut = placed_box("astronaut", (200, 200), (400, 150))
+    clf = load_classifier("models/mask_classifier.pt")
+    reported = run(FacePipeline(clf, detect_every=8), frames)
+    for i in range(10):
+        assert len(reported[i]) == 1 and iou(reported[i][0]["box"], truth(i)) > 0.6, f"frame {i}"
+    for i in range(10, 16):
+        assert len(reported[i]) == 1 and iou(reported[i][0]["box"], astronaut) > 0.5, f"frame {i}"
+        assert reported[i][0]["track"] != reported[9][0]["track"]
+    blind = FacePipeline(clf, detect_every=8)
+    blind.cuts = False
+    seen = run(blind, frames)
+    assert not any(iou(f["box"], astronaut) > 0.5 for f in seen[10])
+
+
+@needs_shared
+def test_people_walking_at_the_camera_are_no_cut():
+    """The walkers clip (six people walking towards the camera, 1080p) changes up to 6% of the picture
+    from frame to frame, steadily: never a cut. A jump to the overhead clip's picture is one."""
+    pipe = FacePipeline(load_classifier("models/mask_classifier.pt"))
+    cap = cv2.VideoCapture(str(SHARED / "footage" / "walkers_unmasked_1080p.mp4"))
+    cuts = []
+    while (frame := cap.read())[0]:
+        cuts.append(bool(pipe._cut(frame[1][..., ::-1])) or pipe.n == 0)
+        pipe.n += 1
+    assert len(cuts) == 105 and not any(cuts[1:])
+    ok, overhead = cv2.VideoCapture(str(SHARED / "footage" / "overhead_pedestrians.avi")).read()
+    pipe.waiting = [[None, "last walkers frame", []]]
+    assert pipe._cut(cv2.resize(overhead, (1920, 1080))[..., ::-1]) == [("last walkers frame", [])] and pipe.n == 0
