@@ -15,7 +15,7 @@ from maskdet.metrics import iou, match_boxes
 # (walkers clip, 1080p) reach 2.3x and the overhead clip 3.3x; the scenes_dev scenes played one
 # after another 11x and more.
 CUT_THUMB, CUT_LEVEL, CUT_SHARE, CUT_RATIO, CUT_FLOOR, CUT_HISTORY = (64, 36), 30, 0.02, 6.0, 0.005, 5
-FOLLOW_THRESHOLD = 0.2  # O-Net probability that keeps a followed face alive (0.5 before: README section 4)
+FOLLOW_THRESHOLD = 0.2  # follower probability (O-Net or verifier, the surer) that keeps a followed face alive
 
 
 M_MMAP_THRESHOLD, BIG_BLOCK = -3, 16 * 2**20  # glibc's mallopt parameter; blocks this large bypass the heap
