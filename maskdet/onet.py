@@ -30,7 +30,7 @@ def new_onet(state=None):
 
 
 def proposals(scenes, settings):
-    """[(scene, rgb, proposed boxes)]: MTCNN's pretrained stages at the given (loose) settings."""
+    """[(scene, rgb, proposed boxes)]: the settings' face search (YuNet or MTCNN) at loose settings, unverified."""
     detector = FaceDetector(settings)
     return [(s, rgb, [f.box for f in detector.detect(rgb)]) for s, rgb in scene_images(scenes, "proposals")]
 
