@@ -72,8 +72,9 @@ class Classifier:
         left-right symmetric; costs well under a millisecond); score is the winning class's probability."""
         if not crops:
             return [], [], np.zeros((0, len(self.classes)), np.float32)
-        x = self.to_tensor(crops)
-        probs = ((torch.softmax(self.net(x), 1) + torch.softmax(self.net(x.flip(3)), 1)) / 2).numpy()
+        n, x = len(crops), self.to_tensor(crops)
+        p = torch.softmax(self.net(torch.cat([x, x.flip(3)])), 1)  # one batch: the crops and their mirrors
+        probs = ((p[:n] + p[n:]) / 2).numpy()
         idx = probs.argmax(1)
         return [self.classes[i] for i in idx], [float(probs[j, i]) for j, i in enumerate(idx)], probs
 
@@ -92,12 +93,10 @@ class Classifier:
         the verifier's, and the class probabilities averaged (scenes_dev train split, YuNet + verifier:
         classification accuracy 0.896 / 0.962 / 0.955 and macro recall 0.863 / 0.836 / 0.871 for the
         search's box / the verifier's / both)."""
-        if not faces:
-            return self.predict_boxes(rgb, [])
-        probs = self.predict_boxes(rgb, [f.box for f in faces])[2]
         moved = [k for k, f in enumerate(faces) if f.proposal is not None]
-        if moved:
-            probs[moved] = (probs[moved] + self.predict_boxes(rgb, [faces[k].proposal for k in moved])[2]) / 2
+        probs = self.predict_boxes(rgb, [f.box for f in faces] + [faces[k].proposal for k in moved])[2]
+        probs, other = probs[:len(faces)], probs[len(faces):]
+        probs[moved] = (probs[moved] + other) / 2
         idx = probs.argmax(1)
         return [self.classes[i] for i in idx], [float(probs[j, i]) for j, i in enumerate(idx)], probs
 

@@ -30,7 +30,8 @@ class FrameProcessor:
         more when frames were dropped), at `t` seconds (default: the source frame's time at the frame
         rate); return [(log record, bgr annotated in place)] of the frames now done (see FacePipeline.push)."""
         item = (index, name, bgr, t, index if source is None else source)
-        return [self._finish(*item, faces) for item, faces in self.pipeline.push(bgr[..., ::-1], item)]
+        # one contiguous RGB copy (0.5 ms at 1080p): a reversed-channel view costs every later OpenCV call a slow copy
+        return [self._finish(*item, faces) for item, faces in self.pipeline.push(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), item)]
 
     def flush(self):
         """The frames still waiting, at the end of a stream."""

@@ -8,7 +8,7 @@ from conftest import placed_box
 from maskdet import InputError
 from maskdet.detect import DetectorSettings, Face, FaceDetector, FacenetMTCNN, face_search
 from maskdet.metrics import iou
-from maskdet.yunet import YuNet
+from maskdet.yunet import WEIGHTS, YuNet
 
 YUNET = DetectorSettings(backend="yunet", thresholds=(0.6,), verify=False)
 
@@ -32,6 +32,25 @@ def test_yunet_finds_both_portraits_where_they_were_pasted(portraits):
         lm = face.landmarks
         assert lm.shape == (5, 2) and ((lm >= (x1, y1)) & (lm <= (x2, y2))).all()
         assert lm[0, 0] < lm[1, 0] and lm[3, 0] < lm[4, 0] and lm[0, 1] < lm[2, 1] < lm[3, 1]  # MTCNN's order
+
+
+def test_yunet_gives_the_faces_opencvs_facedetectoryn_gives(portraits):
+    """The ONNX Runtime run and its decoding against OpenCV's own YuNet runner on the same weights, on
+    hand-made frames with faces of 23 to 300 px (many candidates at the loose threshold streams search
+    with): the same faces, boxes, landmarks and scores."""
+    frames = [scene(portraits, [("hopper", (160, 188), (40, 60)), ("astronaut", (300, 300), (300, 120))])[0],
+              scene(portraits, [("hopper", (64, 75), (200, 100)), ("astronaut", (40, 40), (20, 20))], size=(400, 300))[0]]
+    for frame, threshold in zip(frames, (0.1, 0.1)):
+        h, w = frame.shape[:2]
+        ref = cv2.FaceDetectorYN.create(str(WEIGHTS), "", (w, h), threshold, 0.3, 5000)
+        _, want = ref.detect(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        boxes, scores, points = YuNet().detect(frame, (threshold,))
+        order = np.argsort(want[:, 0])
+        assert len(want) >= 2 and len(boxes) == len(want)
+        want, got = want[order], np.argsort(boxes[:, 0])
+        assert np.allclose(boxes[got, :2], want[:, :2], atol=0.01) and np.allclose(boxes[got, 2:] - boxes[got, :2], want[:, 2:4], atol=0.01)
+        assert np.allclose(points[got].reshape(-1, 10), want[:, 4:14], atol=0.01)
+        assert np.allclose(scores[got], want[:, 14], atol=1e-4)
 
 
 def test_yunet_sees_nothing_on_a_wall_and_upscale_maps_boxes_back(portraits):
