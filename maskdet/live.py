@@ -17,12 +17,14 @@ from maskdet.footage import FrameProcessor, closing_line
 from maskdet.pipeline import FacePipeline
 from maskdet.sinks import close_all
 
-QUEUE_SIZE = 12     # frames waiting for the detector: more than the pacer keeps during one search pass (at most
-                    # 8 x PACE_MARGIN when searching every 8th frame), so that a search does not overflow it
+QUEUE_SIZE = 24     # frames waiting for the detector: more than the pacer keeps during one search pass (at most
+                    # k x PACE_MARGIN when searching every k-th frame, k up to 24), so that a search does not overflow it
 MAX_BACKOFF = 30.0  # seconds between reconnection attempts, at most
 PACE_WINDOW = 48    # frames the pacer averages over: a multiple of every search interval up to 8 (and 12, 16, 24)
 PACE_START = 8      # frames timed before the pacer decides (one search interval at the default of 8)
 PACE_MARGIN = 0.95  # keep a little less than the pipeline can take, so that the queue drains after a search
+SEARCH_STEPS = (8, 12, 16, 24)  # live sources: search intervals to step through when the pipeline is behind
+PACE_ROOM = 0.6     # ... and back down a step while it uses less than this share of the time between frames
 
 
 def is_stream(source):
@@ -58,7 +60,8 @@ class Pacer:
 
     def arrived(self, t):
         """A source frame came at monotonic time `t`."""
-        self.arrivals.append(t)
+        with self.lock:
+            self.arrivals.append(t)
 
     def took(self, seconds):
         """The consumer spent `seconds` on one frame (from taking it to asking for the next)."""
@@ -68,17 +71,24 @@ class Pacer:
         with self.lock:
             self.busy.append(seconds)
 
-    def share(self):
-        """The share of source frames the pipeline keeps up with now (1.0 until measured)."""
+    def load(self):
+        """The pipeline's mean time per frame against the source's time between frames (above 1: it is
+        behind); None until measured."""
         with self.lock:
             if len(self.busy) < self.start or len(self.arrivals) <= self.start:
-                return 1.0
+                return None
             busy = sum(self.busy) / len(self.busy)
+            arrivals = list(self.arrivals)
         # The source's own rate, or a slower one measured (a camera that sends fewer frames than it says).
         # Never a faster one: frames that come in a burst (from the network's buffer, or after the
         # reader waited for the CPU) are late frames, not a faster source.
-        interval = max(self.period, float(np.median(np.diff(self.arrivals))))
-        return min(1.0, self.margin * interval / busy) if busy > 0 else 1.0
+        interval = max(self.period, float(np.median(np.diff(arrivals))))
+        return busy / interval
+
+    def share(self):
+        """The share of source frames the pipeline keeps up with now (1.0 until measured)."""
+        load = self.load()
+        return 1.0 if not load else min(1.0, self.margin / load)
 
     def keep(self):
         """Whether to keep the frame that just arrived."""
@@ -87,6 +97,37 @@ class Pacer:
             self.credit -= 1.0
             return True
         return False
+
+
+class SearchPace:
+    """A live source the pipeline cannot keep up with is searched less often before frames are dropped:
+    following a face costs a fraction of a search, and a frame followed is still seen, a dropped one
+    is not. Right after a search, at most once per PACE_WINDOW frames, the interval steps up
+    (SEARCH_STEPS from the model's own) while the pacer would drop frames, and back down while the
+    pipeline uses less than PACE_ROOM of the time between frames. Files are never paced, nor a stream
+    given its own --detect_every. Searching less often makes new faces wait longer for the search that
+    finds them (up to 23 frames, 0.92 s at 25 fps, at every 24th frame)."""
+
+    def __init__(self, pipe, pacer):
+        base = pipe.detect_every
+        self.pipe, self.pacer, self.since = pipe, pacer, 0
+        self.steps = [base] + [k for k in SEARCH_STEPS if k > base]
+
+    def update(self):
+        """Call after each frame is pushed; returns the search interval now."""
+        self.since += 1
+        pipe, load = self.pipe, self.pacer.load()
+        if load is None or self.since < PACE_WINDOW or pipe.n % pipe.detect_every != 1 % pipe.detect_every:
+            return pipe.detect_every
+        at = self.steps.index(pipe.detect_every)
+        if load > PACE_MARGIN and at + 1 < len(self.steps):
+            at += 1
+        elif load < PACE_ROOM and at > 0:
+            at -= 1
+        if self.steps[at] != pipe.detect_every:
+            pipe.search_every(self.steps[at])
+            self.since = 0
+        return pipe.detect_every
 
 
 class Reader(threading.Thread):
@@ -192,7 +233,8 @@ class Reader(threading.Thread):
 
 def add_arguments(p):
     """The stream flags, the same in test.py and fleet.py."""
-    p.add_argument("--detect_every", type=int, default=None, help="detect every k-th frame, track in between (default: model's)")
+    p.add_argument("--detect_every", type=int, default=None, help="detect every k-th frame, track in between (default: the model's; a live stream then searches "
+                        "less often while it is behind)")
     p.add_argument("--min_face_size", type=int, default=None,
                    help="override the smallest face the search starts from (px; a box can come out somewhat smaller)")
     p.add_argument("--max_frames", type=int, default=0, help="streams: stop after this many frames (0: never)")
@@ -223,6 +265,8 @@ def stream_line(stats):
     line = f"{stats['dropped']:,} frames dropped"
     line += " (the pipeline was behind the source)" if stats["dropped"] else ""
     line += f", {stats['reconnects']} reconnects"
+    if stats.get("search_every"):
+        line += f"; searched as seldom as every {stats['search_every']} frames to keep up"
     if stats.get("latency_median") is not None:
         line += (f"; latency from arrival to log line: median {stats['latency_median']:.2f} s, "
                  f"95th percentile {stats['latency_p95']:.2f} s")
@@ -294,6 +338,7 @@ def process_source(source, clf, make_sinks, announcer, *, detect_every=None, spe
         reader.cap.release()
         raise
     pipe = FacePipeline(clf, detect_every=detect_every or clf.config.detect_every)
+    pace = SearchPace(pipe, reader.pacer) if is_stream(source) and not detect_every else None
     proc = FrameProcessor(pipe, announcer, reader.fps, speaker)
     stop = stop or threading.Event()
     stats = {"frames": 0, "faces": 0, "announcements": 0, "fps": reader.fps, "t0": time.time()}
@@ -306,6 +351,8 @@ def process_source(source, clf, make_sinks, announcer, *, detect_every=None, spe
             stats["frames"] += 1
             arrived[index] = arrived_at
             _hand(sinks, proc.push(index, f"{index:06d}", frame, source=first_source + n - 1), stats, arrived, latency)
+            if pace is not None and pace.update() != pace.steps[0]:
+                stats["search_every"] = max(pipe.detect_every, stats.get("search_every", 0))
             if max_frames and stats["frames"] >= max_frames:
                 break
         if stop.is_set():

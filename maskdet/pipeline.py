@@ -93,6 +93,12 @@ class FacePipeline:
         self.waiting.append([rgb, item, [(t, t.box, t.counted) for t in self.tracks if t.missed == 0]])
         return done + (self.flush() if search else [])
 
+    def search_every(self, k):
+        """Search every `k`-th frame from now on, counting from the last search (a live source's pace;
+        called right after a search)."""
+        self.n = (self.n - 1) % self.detect_every + 1 if self.n else 0
+        self.detect_every = k
+
     def _cut(self, rgb):
         """At a cut (the picture changed at once: another camera, a moved one, the lights), the faces known
         so far are forgotten, the frames before it are final (no face is followed back across it) and this

@@ -4,8 +4,8 @@ by ONNX Runtime. Nothing is downloaded at run time.
 
 ONNX Runtime, not OpenCV's FaceDetectorYN: the same network on a 1920x1080 frame takes 63 ms against
 142 ms in OpenCV 5's DNN module (2 threads, both engines), and the search is the live path's largest
-cost. The decoding below is the one FaceDetectorYN applies (OpenCV's face_detect.cpp); tests check that
-both give the same faces."""
+cost. The decoding below is the one FaceDetectorYN applies (OpenCV's face_detect.cpp, in float32): the
+same faces up to rounding, which a test checks."""
 from pathlib import Path
 
 import cv2
@@ -18,12 +18,14 @@ STRIDES = (8, 16, 32)
 DIVISOR = 32      # the input is padded (right and bottom, with zeros) to a multiple of the largest stride
 
 
-def session(weights, threads=2):
-    """An ONNX Runtime CPU session on `weights`, with `threads` threads for one operator."""
+def session(weights, threads=None):
+    """An ONNX Runtime CPU session on `weights`, with `threads` threads for one operator (default: as many
+    as torch uses, which fleet workers and benchmarks set)."""
     import onnxruntime as ort
+    import torch
 
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    opts.intra_op_num_threads, opts.inter_op_num_threads = threads or torch.get_num_threads(), 1
     opts.log_severity_level = 3
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # other threads (decoding, encoding) need the cores
     return ort.InferenceSession(str(weights), opts, providers=["CPUExecutionProvider"])
@@ -51,8 +53,8 @@ class YuNet:
         out = dict(zip(self.outputs, self.net.run(self.outputs, {self.input: x})))
         threshold = float(thresholds[-1])
         boxes, scores, points = decode(out, pw, ph, threshold)
-        kept = cv2.dnn.NMSBoxes(boxes.astype(int).tolist(), scores.tolist(), threshold, NMS,  # integer boxes,
-                                top_k=TOP_K)                                           # as FaceDetectorYN's
+        kept = cv2.dnn.NMSBoxes(boxes.astype(int).tolist(), scores.tolist(), 0.0, NMS,  # integer boxes,
+                                top_k=TOP_K)                                     # as FaceDetectorYN's
         kept = np.asarray(kept, dtype=int).reshape(-1)
         boxes, scores, points = boxes[kept], scores[kept], points[kept]
         wide = boxes[:, 2] >= self.min_face_size
@@ -67,15 +69,15 @@ def decode(out, pw, ph, threshold):
     sqrt(class x objectness)."""
     boxes, scores, points = [], [], []
     for s in STRIDES:
-        cls = np.clip(out[f"cls_{s}"][0, :, 0], 0, 1).astype(np.float64)
-        obj = np.clip(out[f"obj_{s}"][0, :, 0], 0, 1).astype(np.float64)
+        cls = np.clip(out[f"cls_{s}"][0, :, 0], 0, 1)
+        obj = np.clip(out[f"obj_{s}"][0, :, 0], 0, 1)
         score = np.sqrt(cls * obj)
         cell = np.flatnonzero(score >= threshold)
         r, c = np.divmod(cell, pw // s)
-        grid = np.stack([c, r], 1).astype(np.float64)
-        bbox, kps = out[f"bbox_{s}"][0, cell].astype(np.float64), out[f"kps_{s}"][0, cell].astype(np.float64)
+        grid = np.stack([c, r], 1).astype(np.float32)
+        bbox, kps = out[f"bbox_{s}"][0, cell], out[f"kps_{s}"][0, cell]
         centre, size = (grid + bbox[:, :2]) * s, np.exp(bbox[:, 2:]) * s
         boxes.append(np.concatenate([centre - size / 2, size], 1))
         scores.append(score[cell])
         points.append(((kps.reshape(-1, 5, 2) + grid[:, None, :]) * s).reshape(-1, 10))
-    return np.concatenate(boxes), np.concatenate(scores), np.concatenate(points)
+    return tuple(np.concatenate(v).astype(np.float64) for v in (boxes, scores, points))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from maskdet.live import PACE_MARGIN, PACE_START, QUEUE_SIZE, Pacer
+from maskdet.live import PACE_MARGIN, PACE_START, PACE_WINDOW, QUEUE_SIZE, Pacer, SearchPace
 from maskdet.video import H264Writer, probe
 
 FPS, SECONDS, W, H = 250.0, 8, 320, 240
@@ -44,6 +44,31 @@ def fast_clip(tmp_path_factory, portraits):
         writer.write(frame)
     writer.close()
     return path
+
+
+def test_a_pipeline_behind_a_live_source_searches_less_often_before_it_drops_frames():
+    """A source every 40 ms; the pipeline takes 60 ms a frame (load 1.5), then 10 ms (0.25). Right after
+    a search, once a window of frames has been timed, the search interval steps up from the model's 8
+    to 12, 16, 24 and no further while behind, then back down to 8 once there is room; searches keep
+    happening exactly at the interval in force (grey frames: nothing to find or follow)."""
+    from maskdet.classifier import load_classifier
+    from maskdet.pipeline import FacePipeline
+
+    pipe = FacePipeline(load_classifier(ROOT / "models" / "mask_classifier.pt"), detect_every=8)
+    pacer, searched = Pacer(25.0), []
+    pace, detect = SearchPace(pipe, pacer), pipe.detector.detect
+    pipe.detector.detect = lambda rgb: (searched.append(n), detect(rgb))[1]
+    grey, intervals = np.full((72, 128, 3), 90, np.uint8), []
+    for n in range(1200):
+        pacer.arrived(n * 0.040)
+        pipe.push(grey, n)
+        pacer.took(0.060 if n < 600 else 0.010)
+        intervals.append(pace.update())
+    changes = [(n, k) for n, (j, k) in enumerate(zip(intervals, intervals[1:]), 1) if j != k]
+    assert [k for _, k in changes] == [12, 16, 24, 16, 12, 8]
+    assert all(b - a >= PACE_WINDOW for (a, _), (b, _) in zip(changes, changes[1:]))
+    gaps = [b - a for a, b in zip(searched, searched[1:])]
+    assert set(gaps) == {8, 12, 16, 24} and all(gaps[i] == intervals[searched[i]] for i in range(len(gaps)))
 
 
 def test_pacer_spreads_drops_evenly():
@@ -131,8 +156,8 @@ def test_every_frame_sent_is_processed_or_counted_as_dropped(live_run):
 def test_drops_are_spread_evenly(live_run):
     """Once the pacer has timed the pipeline (and the frames queued before have gone through), the gaps
     between processed frames stay near their median: runs of dropped frames much longer than the usual
-    one are rare (the queue alone drops in bursts: a search pass, every 8th frame, lets many frames go
-    at once; a hiccup of the machine still can, with 32 ms of frames queued at 250 frames/s)."""
+    one are rare (the queue alone drops in bursts: a search pass lets many frames go at once; a hiccup
+    of the machine still can, with only QUEUE_SIZE frames, 96 ms, queued at 250 frames/s)."""
     records, _, _ = live_run
     sources = [r["source_frame"] for r in records][PACE_START + 1 + QUEUE_SIZE:]
     steady = [b - a for a, b in zip(sources, sources[1:])]
