@@ -23,7 +23,7 @@ MAX_BACKOFF = 30.0  # seconds between reconnection attempts, at most
 PACE_WINDOW = 48    # frames the pacer averages over: a multiple of every search interval up to 8 (and 12, 16, 24)
 PACE_START = 8      # frames timed before the pacer decides (one search interval at the default of 8)
 PACE_MARGIN = 0.95  # keep a little less than the pipeline can take, so that the queue drains after a search
-SEARCH_STEPS = (8, 12, 16, 24)  # live sources: search intervals to step through when the pipeline is behind
+SEARCH_STEPS = (8, 12, 16, 24)  # live sources behind: search intervals to step through (following every 2nd frame)
 PACE_ROOM = 0.6     # ... and back down a step while it uses less than this share of the time between frames
 
 
@@ -100,34 +100,36 @@ class Pacer:
 
 
 class SearchPace:
-    """A live source the pipeline cannot keep up with is searched less often before frames are dropped:
-    following a face costs a fraction of a search, and a frame followed is still seen, a dropped one
-    is not. Right after a search, at most once per PACE_WINDOW frames, the interval steps up
-    (SEARCH_STEPS from the model's own) while the pacer would drop frames, and back down while the
-    pipeline uses less than PACE_ROOM of the time between frames. Files are never paced, nor a stream
-    given its own --detect_every. Searching less often makes new faces wait longer for the search that
-    finds them (up to 23 frames, 0.92 s at 25 fps, at every 24th frame)."""
+    """A live source the pipeline cannot keep up with gets less work per frame before frames are
+    dropped: a frame followed (or placed between two followed ones) is still seen, a dropped one is
+    not. The first step follows faces on every other frame only; the next ones also search less often
+    (SEARCH_STEPS). Right after a search, at most once per PACE_WINDOW frames, the pace steps up while
+    the pacer would drop frames, and back down while the pipeline uses less than PACE_ROOM of the time
+    between frames. Files are never paced, nor a stream given its own --detect_every. Searching less
+    often makes new faces wait longer for the search that finds them (up to 23 frames, 0.92 s at 25 fps,
+    at every 24th frame)."""
 
     def __init__(self, pipe, pacer):
         base = pipe.detect_every
         self.pipe, self.pacer, self.since = pipe, pacer, 0
-        self.steps = [base] + [k for k in SEARCH_STEPS if k > base]
+        self.steps = [(base, 1), (base, 2)] + [(k, 2) for k in SEARCH_STEPS if k > base]
 
     def update(self):
-        """Call after each frame is pushed; returns the search interval now."""
+        """Call after each frame is pushed; returns the pace now: (search interval, follow interval)."""
         self.since += 1
         pipe, load = self.pipe, self.pacer.load()
+        now = (pipe.detect_every, pipe.follow_every)
         if load is None or self.since < PACE_WINDOW or pipe.n % pipe.detect_every != 1 % pipe.detect_every:
-            return pipe.detect_every
-        at = self.steps.index(pipe.detect_every)
+            return now
+        at = self.steps.index(now)
         if load > PACE_MARGIN and at + 1 < len(self.steps):
             at += 1
         elif load < PACE_ROOM and at > 0:
             at -= 1
-        if self.steps[at] != pipe.detect_every:
-            pipe.search_every(self.steps[at])
+        if self.steps[at] != now:
+            pipe.pace(*self.steps[at])
             self.since = 0
-        return pipe.detect_every
+        return self.steps[at]
 
 
 class Reader(threading.Thread):
@@ -265,8 +267,9 @@ def stream_line(stats):
     line = f"{stats['dropped']:,} frames dropped"
     line += " (the pipeline was behind the source)" if stats["dropped"] else ""
     line += f", {stats['reconnects']} reconnects"
-    if stats.get("search_every"):
-        line += f"; searched as seldom as every {stats['search_every']} frames to keep up"
+    if stats.get("paced"):
+        line += "; to keep up, faces were followed on every other frame"
+        line += f" and searched as seldom as every {stats['paced'][0]} frames" if stats["paced"][0] > stats["search_base"] else ""
     if stats.get("latency_median") is not None:
         line += (f"; latency from arrival to log line: median {stats['latency_median']:.2f} s, "
                  f"95th percentile {stats['latency_p95']:.2f} s")
@@ -339,9 +342,10 @@ def process_source(source, clf, make_sinks, announcer, *, detect_every=None, spe
         raise
     pipe = FacePipeline(clf, detect_every=detect_every or clf.config.detect_every)
     pace = SearchPace(pipe, reader.pacer) if is_stream(source) and not detect_every else None
+    stats = {"frames": 0, "faces": 0, "announcements": 0, "fps": reader.fps, "search_base": pipe.detect_every}
     proc = FrameProcessor(pipe, announcer, reader.fps, speaker)
     stop = stop or threading.Event()
-    stats = {"frames": 0, "faces": 0, "announcements": 0, "fps": reader.fps, "t0": time.time()}
+    stats["t0"] = time.time()
     arrived, latency, ok = {}, Latency(), False  # arrival times of the frames inside the pipeline
     reader.start()
     try:
@@ -351,8 +355,8 @@ def process_source(source, clf, make_sinks, announcer, *, detect_every=None, spe
             stats["frames"] += 1
             arrived[index] = arrived_at
             _hand(sinks, proc.push(index, f"{index:06d}", frame, source=first_source + n - 1), stats, arrived, latency)
-            if pace is not None and pace.update() != pace.steps[0]:
-                stats["search_every"] = max(pipe.detect_every, stats.get("search_every", 0))
+            if pace is not None and (now := pace.update()) != pace.steps[0]:
+                stats["paced"] = max(now, stats.get("paced", now))
             if max_frames and stats["frames"] >= max_frames:
                 break
         if stop.is_set():

@@ -57,12 +57,19 @@ class Track:
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
     missed: int = 0
     counted: bool = True   # the last detection scored high enough for the announcement rule
+    pending: list = field(default_factory=list)  # boxes shown on frames it was not followed on, placed once it is
+
+    def predicted(self):
+        """Where the face should be on this frame: its last box moved by its velocity per frame since."""
+        return self.box + self.velocity * (len(self.pending) + 1)
 
 
 class FacePipeline:
     """Detector + classifier + tracker. The full detector runs on every `detect_every`-th frame; in
-    between, and for faces a detection pass missed, each track is followed by MTCNN's O-Net on its
-    predicted box (`follow`: the O-Net probability that keeps a track alive).
+    between, and for faces a detection pass missed, each track is followed on its predicted box
+    (FaceDetector.refine; `follow`: the probability that keeps a track alive). A live stream that is
+    behind may follow only every `follow_every`-th frame (and the frame before a search): on the frames
+    between, a face is shown where it was, then moved on a straight line to where it is next found.
 
     Frames wait for the next search pass (at most `detect_every` - 1 of them): a face that pass finds
     is followed back through the waiting frames, so it is shown from where it appeared, not from where
@@ -72,6 +79,7 @@ class FacePipeline:
         self.clf = clf
         self.detector = clf.face_detector(settings)
         self.detect_every, self.max_missed, self.decay = detect_every, max_missed, decay
+        self.follow_every = 1
         self.follow = follow
         self.thumb, self.changes, self.cuts = None, deque(maxlen=CUT_HISTORY), True
         self.tracks, self.next_id, self.n = [], 1, 0
@@ -82,22 +90,27 @@ class FacePipeline:
         """Add the next RGB frame (with the caller's `item`); return [(item, faces)] for the frames whose
         faces are final, oldest first. Faces are dicts: box, label, score, track, counted."""
         done = self._cut(rgb)
-        search = self.n % self.detect_every == 0
+        step = self.n % self.detect_every
+        search = step == 0
         if search:
             self._backfill(self._update(rgb, self.detector.detect(rgb)))
             _trim_heap()
-        else:
+        elif (step - 1) % self.follow_every == 0 or step == self.detect_every - 1:
             self._follow(rgb, self.tracks)
+        else:
+            for t in self.tracks:
+                t.pending.append(t.box.copy())
         self.tracks = self._dedupe([t for t in self.tracks if t.missed <= self.max_missed])
         self.n += 1
-        self.waiting.append([rgb, item, [(t, t.box, t.counted) for t in self.tracks if t.missed == 0]])
+        self.waiting.append([rgb, item, [(t, t.pending[-1] if t.pending else t.box, t.counted)
+                                         for t in self.tracks if t.missed == 0]])
         return done + (self.flush() if search else [])
 
-    def search_every(self, k):
-        """Search every `k`-th frame from now on, counting from the last search (a live source's pace;
-        called right after a search)."""
+    def pace(self, search_every, follow_every):
+        """Search every `search_every`-th frame and follow every `follow_every`-th from now on, counting
+        from the last search (a live source's pace; called right after a search)."""
         self.n = (self.n - 1) % self.detect_every + 1 if self.n else 0
-        self.detect_every = k
+        self.detect_every, self.follow_every = search_every, follow_every
 
     def _cut(self, rgb):
         """At a cut (the picture changed at once: another camera, a moved one, the lights), the faces known
@@ -127,7 +140,7 @@ class FacePipeline:
         return the new ones."""
         boxes = [np.array(f.box) for f in faces]
         _, _, probs = self.clf.predict_faces(rgb, faces)
-        matches = match_boxes([t.box + t.velocity for t in self.tracks], boxes, threshold=0.3)
+        matches = match_boxes([t.predicted() for t in self.tracks], boxes, threshold=0.3)
         for i, j in matches:
             self._move(self.tracks[i], boxes[j], probs[j])
             self.tracks[i].counted = self.detector.counts(faces[j])
@@ -156,22 +169,27 @@ class FacePipeline:
                     del boxes[t.id]
 
     def _follow(self, rgb, tracks):
-        """Move tracks without a detection: O-Net on the predicted box."""
-        predicted = [t.box + t.velocity for t in tracks]
+        """Move tracks without a detection: O-Net on the predicted box. A track it loses leaves the boxes
+        shown while it was not followed where it was last seen."""
+        predicted = [t.predicted() for t in tracks]
         boxes, scores = self.detector.refine(rgb, predicted)
         kept = [k for k, s in enumerate(scores) if s >= self.follow]
         for k in kept:
             self._move(tracks[k], boxes[k])
         for k in sorted(set(range(len(tracks))) - set(kept)):
-            tracks[k].box, tracks[k].missed = predicted[k], tracks[k].missed + 1
+            tracks[k].box, tracks[k].missed, tracks[k].pending = predicted[k], tracks[k].missed + 1, []
 
     def _move(self, t, box, probs=None):
-        """A confirmed new position of track `t`, with its class probabilities when it was classified.
-        The velocity moves the box's centre only: extrapolating its size let boxes grow off a turning
-        head (walkers, searching every 8th frame: recall against naive 0.899 -> 0.908)."""
-        shift = np.tile(((box[:2] + box[2:]) - (t.box[:2] + t.box[2:])) / 2, 2)
+        """A confirmed new position of track `t`, with its class probabilities when it was classified;
+        the boxes shown on the frames since its last one move in steps from there to here. The
+        velocity (per frame) moves the box's centre only: extrapolating its size let boxes grow off a
+        turning head (walkers, searching every 8th frame: recall against naive 0.899 -> 0.908)."""
+        steps = len(t.pending) + 1
+        for k, shown in enumerate(t.pending, 1):
+            shown[:] = t.box + (box - t.box) * k / steps
+        shift = np.tile(((box[:2] + box[2:]) - (t.box[:2] + t.box[2:])) / 2, 2) / steps
         t.velocity = 0.5 * t.velocity + 0.5 * shift
-        t.box, t.missed = box, 0
+        t.box, t.missed, t.pending = box, 0, []
         if probs is not None:
             t.votes = self.decay * t.votes + probs
 

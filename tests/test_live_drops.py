@@ -46,29 +46,36 @@ def fast_clip(tmp_path_factory, portraits):
     return path
 
 
-def test_a_pipeline_behind_a_live_source_searches_less_often_before_it_drops_frames():
+def test_a_pipeline_behind_a_live_source_does_less_per_frame_before_it_drops_frames(portraits):
     """A source every 40 ms; the pipeline takes 60 ms a frame (load 1.5), then 10 ms (0.25). Right after
-    a search, once a window of frames has been timed, the search interval steps up from the model's 8
-    to 12, 16, 24 and no further while behind, then back down to 8 once there is room; searches keep
-    happening exactly at the interval in force (grey frames: nothing to find or follow)."""
+    a search, once a window of frames has been timed, the pace steps up from the model's (search every
+    8th frame, follow every frame) to following every other frame, then to searching every 12th, 16th
+    and 24th frame, no further while behind, and back down step by step once there is room. Searches
+    and follower passes happen exactly at the pace in force (a still face: found once, then followed)."""
     from maskdet.classifier import load_classifier
     from maskdet.pipeline import FacePipeline
 
     pipe = FacePipeline(load_classifier(ROOT / "models" / "mask_classifier.pt"), detect_every=8)
-    pacer, searched = Pacer(25.0), []
-    pace, detect = SearchPace(pipe, pacer), pipe.detector.detect
+    pacer, searched, followed = Pacer(25.0), [], []
+    pace, detect, refine = SearchPace(pipe, pacer), pipe.detector.detect, pipe.detector.refine
     pipe.detector.detect = lambda rgb: (searched.append(n), detect(rgb))[1]
-    grey, intervals = np.full((72, 128, 3), 90, np.uint8), []
+    pipe.detector.refine = lambda rgb, boxes: (n in searched or followed.append(n), refine(rgb, boxes))[1]
+    frame = np.full((240, 320, 3), 90, np.uint8)
+    frame[40:190, 96:224] = cv2.resize(portraits["hopper"], (128, 150), interpolation=cv2.INTER_AREA)
+    paces = []
     for n in range(1200):
         pacer.arrived(n * 0.040)
-        pipe.push(grey, n)
+        pipe.push(frame, n)
         pacer.took(0.060 if n < 600 else 0.010)
-        intervals.append(pace.update())
-    changes = [(n, k) for n, (j, k) in enumerate(zip(intervals, intervals[1:]), 1) if j != k]
-    assert [k for _, k in changes] == [12, 16, 24, 16, 12, 8]
+        paces.append(pace.update())
+    changes = [(n, p) for n, (o, p) in enumerate(zip(paces, paces[1:]), 1) if o != p]
+    assert [p for _, p in changes] == [(8, 2), (12, 2), (16, 2), (24, 2), (16, 2), (12, 2), (8, 2), (8, 1)]
     assert all(b - a >= PACE_WINDOW for (a, _), (b, _) in zip(changes, changes[1:]))
-    gaps = [b - a for a, b in zip(searched, searched[1:])]
-    assert set(gaps) == {8, 12, 16, 24} and all(gaps[i] == intervals[searched[i]] for i in range(len(gaps)))
+    assert all(b - a == paces[a][0] for a, b in zip(searched, searched[1:]))   # searched at the interval in force
+    for a, b in zip(searched, searched[1:]):                                    # followed at the pace in force
+        every = paces[a][1]
+        want = [a + s for s in range(1, b - a) if (s - 1) % every == 0 or s == b - a - 1]
+        assert [f for f in followed if a < f < b] == want, (a, b, every)
 
 
 def test_pacer_spreads_drops_evenly():

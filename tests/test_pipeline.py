@@ -72,8 +72,12 @@ def run(pipe, frames):
     return [faces for _, faces in done]
 
 
-def test_tracked_boxes_follow_the_face(moving_face):
+@pytest.mark.parametrize("follow_every", [1, 2])
+def test_tracked_boxes_follow_the_face(moving_face, follow_every):
+    """Followed on every frame, or (a live stream that is behind) on every other frame, the face placed
+    on the frames between on a straight line: every frame's box is on the pasted portrait."""
     pipe = FacePipeline(load_classifier("models/mask_classifier.pt"), detect_every=8)
+    pipe.follow_every = follow_every
     for i, reported in enumerate(run(pipe, moving_face)):
         assert len(reported) == 1 and reported[0]["track"] == 1
         box = reported[0]["box"]
