@@ -92,12 +92,16 @@ def test_frames_wait_for_the_next_search(moving_face):
     assert [i for i, _ in pipe.flush()] == [9] and pipe.flush() == []
 
 
-def test_a_face_found_late_is_shown_back_to_where_it_appeared(moving_face):
-    """The face enters at frame 3; the search at frame 8 finds it and it is followed back to frame 3."""
+@pytest.mark.parametrize("follow_every", [1, 2])
+def test_a_face_found_late_is_shown_back_to_where_it_appeared(moving_face, follow_every):
+    """The face enters at frame 3; the search at frame 8 finds it and it is followed back to frame 3 (on
+    every frame, or on every other one and placed in between)."""
     blank = [np.full_like(moving_face[0], 90)] * 3
     frames = blank + moving_face[3:10]
     clf = load_classifier("models/mask_classifier.pt")
-    reported = run(FacePipeline(clf, detect_every=8), frames)
+    pipe = FacePipeline(clf, detect_every=8)
+    pipe.follow_every = follow_every
+    reported = run(pipe, frames)
     assert [len(faces) for faces in reported] == [0, 0, 0, 1, 1, 1, 1, 1, 1, 1]
     assert len({f["track"] for faces in reported for f in faces}) == 1
     for i in range(3, 10):
