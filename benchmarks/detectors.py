@@ -51,7 +51,7 @@ def parse_args(argv=None):
                    help="cut-offs applied to each variant's scores")
     p.add_argument("--count_scores", type=float, nargs="+", default=[0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95],
                    help="announcement rule: count only faces scoring at least this")
-    p.add_argument("--threads", type=int, default=1, help="torch and OpenCV threads")
+    p.add_argument("--threads", type=int, default=1, help="torch, ONNX Runtime (YuNet) and OpenCV threads")
     p.add_argument("--choose_from", nargs="+", default=None, help="--json files of another split: take the cut-offs from them")
     p.add_argument("--json", default=None, help="write every report here")
     return p.parse_args(argv)

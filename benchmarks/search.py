@@ -27,7 +27,7 @@ def parse_args(argv=None):
     p.add_argument("--model", default=layout.DEFAULT_MODEL, help="model file (its detector is the reference)")
     p.add_argument("--variant", nargs="+", default=[MTCNN], help="JSON overrides of the model's detector settings")
     p.add_argument("--every", type=int, default=8, help="search every k-th frame of the clip (the streams' default)")
-    p.add_argument("--threads", type=int, default=1, help="torch and OpenCV threads")
+    p.add_argument("--threads", type=int, default=1, help="torch, ONNX Runtime (YuNet) and OpenCV threads")
     return p.parse_args(argv)
 
 
