@@ -235,8 +235,9 @@ class Reader(threading.Thread):
 
 def add_arguments(p):
     """The stream flags, the same in test.py and fleet.py."""
-    p.add_argument("--detect_every", type=int, default=None, help="detect every k-th frame, track in between (default: the model's; a live stream then searches "
-                        "less often while it is behind)")
+    p.add_argument("--detect_every", type=int, default=None,
+                   help="detect every k-th frame, track in between (default: the model's; a live stream then "
+                        "follows and searches less often while it is behind)")
     p.add_argument("--min_face_size", type=int, default=None,
                    help="override the smallest face the search starts from (px; a box can come out somewhat smaller)")
     p.add_argument("--max_frames", type=int, default=0, help="streams: stop after this many frames (0: never)")
