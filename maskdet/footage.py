@@ -30,8 +30,10 @@ class FrameProcessor:
         more when frames were dropped), at `t` seconds (default: the source frame's time at the frame
         rate); return [(log record, bgr annotated in place)] of the frames now done (see FacePipeline.push)."""
         item = (index, name, bgr, t, index if source is None else source)
-        # one contiguous RGB copy (0.5 ms at 1080p): a reversed-channel view costs every later OpenCV call a slow copy
-        return [self._finish(*item, faces) for item, faces in self.pipeline.push(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), item)]
+        # One contiguous RGB copy (0.5 ms at 1080p): a reversed-channel view cost every later OpenCV call a
+        # slow copy of its own (the cut check: 28 -> 5 ms a frame at 1080p).
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        return [self._finish(*item, faces) for item, faces in self.pipeline.push(rgb, item)]
 
     def flush(self):
         """The frames still waiting, at the end of a stream."""

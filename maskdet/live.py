@@ -18,7 +18,7 @@ from maskdet.pipeline import FacePipeline
 from maskdet.sinks import close_all
 
 QUEUE_SIZE = 24     # frames waiting for the detector: more than the pacer keeps during one search pass (at most
-                    # k x PACE_MARGIN when searching every k-th frame, k up to 24), so that a search does not overflow it
+                    # k x PACE_MARGIN searching every k-th frame, k up to 24), so that a search does not overflow it
 MAX_BACKOFF = 30.0  # seconds between reconnection attempts, at most
 PACE_WINDOW = 48    # frames the pacer averages over: a multiple of every search interval up to 8 (and 12, 16, 24)
 PACE_START = 8      # frames timed before the pacer decides (one search interval at the default of 8)
