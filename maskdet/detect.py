@@ -127,10 +127,9 @@ class FaceDetector:
         of small masked ones (scenes_dev train split as a stream, recall of faces < 32 px 0.911 with
         the verifier alone, 0.647 with O-Net alone). Asking the verifier only where O-Net scored below
         0.9 saved 6% of the stream path's time and lost a small face on the train split: not kept."""
-        found, probs = onet_boxes(self.onet, rgb, boxes, mirror=True)
         if self.verifier is None or not len(boxes):
-            return found, probs
-        v_found, v_probs = onet_boxes(self.verifier, rgb, boxes, mirror=True)
+            return onet_boxes(self.onet, rgb, boxes, mirror=True)
+        (found, probs), (v_found, v_probs) = onets_boxes((self.onet, self.verifier), rgb, boxes, mirror=True)
         surer = v_probs > probs
         return np.where(surer[:, None], v_found, found), np.maximum(probs, v_probs)
 
@@ -181,20 +180,31 @@ class FaceDetector:
 def onet_boxes(onet, rgb, boxes, mirror=False):
     """An O-Net on the square 48 px crops of `boxes`: (regressed boxes clipped to the frame, face probabilities);
     `mirror` averages each crop's output with its mirror image's."""
+    return onets_boxes((onet,), rgb, boxes, mirror)[0]
+
+
+@torch.no_grad()
+def onets_boxes(onets, rgb, boxes, mirror=False):
+    """onet_boxes of each of `onets` on the same crops, cut once: [(boxes, probabilities)] per network."""
     if not len(boxes):
-        return np.zeros((0, 4)), np.zeros(0)
+        return [(np.zeros((0, 4)), np.zeros(0)) for _ in onets]
     h, w = rgb.shape[:2]
     squares = square(np.asarray(boxes, dtype=np.float64)[:, :4])
     x = onet_input([_crop48(rgb, b) for b in squares])
-    n = len(squares)
-    with torch.no_grad():
-        reg, _, prob = onet(torch.cat([x, x.flip(3)]) if mirror else x)  # one batch: the crops and their mirrors
-        if mirror:
-            reg = (reg[:n] + reg[n:, [2, 1, 0, 3]] * torch.tensor([-1.0, 1.0, -1.0, 1.0])) / 2
-            prob = (prob[:n] + prob[n:]) / 2
+    x = torch.cat([x, x.flip(3)]) if mirror else x  # one batch: the crops and their mirrors
     side = (squares[:, 2] - squares[:, 0] + 1)[:, None]
-    out = np.clip(squares + reg.numpy().astype(np.float64) * side, 0, [w, h, w, h])
-    return out, prob[:, 1].numpy().astype(np.float64)
+    return [_onet_out(onet(x), squares, side, mirror, w, h) for onet in onets]
+
+
+def _onet_out(out, squares, side, mirror, w, h):
+    """One O-Net's (boxes, probabilities) from its output on a batch (mirror-averaged when it has the mirrors)."""
+    reg, _, prob = out
+    if mirror:
+        n = len(squares)
+        reg = (reg[:n] + reg[n:, [2, 1, 0, 3]] * torch.tensor([-1.0, 1.0, -1.0, 1.0])) / 2
+        prob = (prob[:n] + prob[n:]) / 2
+    found = np.clip(squares + reg.numpy().astype(np.float64) * side, 0, [w, h, w, h])
+    return found, prob[:, 1].numpy().astype(np.float64)
 
 
 def onet_input(crops):
