@@ -1,6 +1,7 @@
 """Where the live path's time goes, stage by stage, on the first frames of a clip: the frame loop of
-test.py --source (with --log and --save_video) under cProfile, then decoding and encoding alone
-(they run on their own threads, which the profile does not see).
+test.py --source (with --log and --save_video) and its outlet thread (drawing and writing) under
+cProfile, then decoding and encoding alone (they run on threads of their own, which the profile does
+not see).
 
     python benchmarks/stages.py ../shared/data/footage/walkers_unmasked_1080p.mp4 --max_frames 48
     python benchmarks/stages.py CLIP --resize 1280x720 --json reports/stages_720p.json
@@ -25,8 +26,9 @@ from maskdet import layout  # noqa: E402
 # stage -> (module file, function): what the frame loop spends its time in
 STAGES = {"wait for decode": ("live.py", "next"), "search": ("detect.py", "detect"),
           "follow (O-Net)": ("detect.py", "refine"), "classify": ("classifier.py", "predict_faces"),
+          "frame loop": ("live.py", "process_source"),
           "draw": ("draw.py", "draw_frame"), "hand to encoder": ("sinks.py", "write", "VideoSink"),
-          "log": ("sinks.py", "write", "LogSink"), "frame loop": ("live.py", "process_source")}
+          "log": ("sinks.py", "write", "LogSink"), "outlet thread": ("live.py", "run", "Outlet")}
 
 
 def parse_args(argv=None):
@@ -45,12 +47,26 @@ def profile_loop(clip, clf, frames, tmp):
     from maskdet.live import process_source
     from maskdet.sinks import LogSink, VideoSink
 
-    prof = cProfile.Profile()
+    from maskdet import live
+
+    prof, outlet_prof, run = cProfile.Profile(), cProfile.Profile(), live.Outlet.run
+
+    def profiled_run(outlet):  # the outlet's own thread, which the frame loop's profile does not see
+        outlet_prof.enable()
+        try:
+            run(outlet)
+        finally:
+            outlet_prof.disable()
+
+    live.Outlet.run = profiled_run
     prof.enable()
-    process_source(str(clip), clf, lambda fps: [LogSink(tmp / "log.jsonl"), VideoSink(tmp / "annotated.mp4", fps)],
-                   Announcer(), max_frames=frames)
-    prof.disable()
-    stats = pstats.Stats(prof).stats
+    try:
+        process_source(str(clip), clf, lambda fps: [LogSink(tmp / "log.jsonl"), VideoSink(tmp / "annotated.mp4", fps)],
+                       Announcer(), max_frames=frames)
+    finally:
+        prof.disable()
+        live.Outlet.run = run
+    stats = pstats.Stats(prof).add(outlet_prof).stats
     out = {}
     for stage, (module, name, *owner) in STAGES.items():
         rows = [(v[3], v[1]) for (path, line, fn), v in stats.items() if path.endswith(module) and fn == name

@@ -74,34 +74,35 @@ def naive(opt, clf):
 
 
 def pipeline(opt, clf):
-    """The footage path of test.py --source with --save_video: background decoding, pipeline, rule,
-    drawing, H.264."""
+    """The footage path exactly as test.py --source --save_video runs it (maskdet.live.process_source:
+    background decoding, pipeline, rule and drawing, H.264), each frame's boxes kept."""
     from maskdet.announce import Announcer
-    from maskdet.footage import FrameProcessor
-    from maskdet.live import Reader
-    from maskdet.pipeline import FacePipeline
-    from maskdet.video import H264Writer
+    from maskdet.live import process_source
+    from maskdet.sinks import VideoSink
 
-    proc = FrameProcessor(FacePipeline(clf, detect_every=opt.detect_every), Announcer(), 25.0)
-    boxes, writer, n, t = [], None, 0, time.perf_counter()
-
-    def keep(done):
-        for rec, frame in done:
-            boxes.append([tuple(x["box"]) for x in rec["faces"]] if opt.loops == 1 else None)
-            writer.write(frame)
+    boxes, n, t = [], 0, time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(opt.loops):
-            reader = Reader(opt.clip)
-            reader.start()
-            while (item := reader.frames.get()) is not None and not (opt.max_frames and n >= opt.max_frames):
-                f = item[2]
-                n += 1
-                writer = writer or H264Writer(Path(tmp) / "out.mp4", 25.0, (f.shape[1], f.shape[0]))
-                keep(proc.push(n, str(n), f))
-            reader.stop.set()
-        keep(proc.flush())
-        writer.close()
+            if opt.max_frames and n >= opt.max_frames:
+                break
+            sinks = [Boxes(boxes, keep=opt.loops == 1), VideoSink(Path(tmp) / "out.mp4", 25.0)]
+            stats = process_source(opt.clip, clf, lambda fps: sinks, Announcer(), detect_every=opt.detect_every,
+                                   max_frames=opt.max_frames and opt.max_frames - n)
+            n += stats["frames"]
     return n / (time.perf_counter() - t), boxes
+
+
+class Boxes:
+    """A sink keeping each frame's boxes (None for each frame when not `keep`: long runs)."""
+
+    def __init__(self, boxes, keep=True):
+        self.boxes, self.keep = boxes, keep
+
+    def write(self, record, frame):
+        self.boxes.append([tuple(x["box"]) for x in record["faces"]] if self.keep else None)
+
+    def close(self, ok=True):
+        pass
 
 
 def current_rss_mb():

@@ -9,6 +9,7 @@ import torch
 
 from maskdet import InputError
 from maskdet.mtcnn import nms, pretrained_onet, square, to_input
+from maskdet.parallel import forward
 
 BACKENDS = ("mtcnn", "yunet")
 
@@ -193,7 +194,7 @@ def onets_boxes(onets, rgb, boxes, mirror=False):
     x = onet_input([_crop48(rgb, b) for b in squares])
     x = torch.cat([x, x.flip(3)]) if mirror else x  # one batch: the crops and their mirrors
     side = (squares[:, 2] - squares[:, 0] + 1)[:, None]
-    return [_onet_out(onet(x), squares, side, mirror, w, h) for onet in onets]
+    return [_onet_out(out, squares, side, mirror, w, h) for out in forward(onets, x)]
 
 
 def _onet_out(out, squares, side, mirror, w, h):

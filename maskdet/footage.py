@@ -29,20 +29,26 @@ class FrameProcessor:
         """Add frame number `index` (from 1), which is frame `source` of the source (default: `index`;
         more when frames were dropped), at `t` seconds (default: the source frame's time at the frame
         rate); return [(log record, bgr annotated in place)] of the frames now done (see FacePipeline.push)."""
+        return [self.finish(*done) for done in self.track(index, name, bgr, t, source)]
+
+    def flush(self):
+        """The frames still waiting, at the end of a stream."""
+        return [self.finish(*done) for done in self.pipeline.flush()]
+
+    def track(self, index, name, bgr, t=None, source=None):
+        """push() without the finishing: [(item, faces)] of the frames whose faces are final, each to
+        be given to finish() in this order (a live source finishes them on another thread)."""
         item = (index, name, bgr, t, index if source is None else source)
         # One contiguous RGB copy (0.5 ms at 1080p): a reversed-channel view cost every later OpenCV call a
         # slow copy of its own (the cut check: 28 -> 5 ms a frame at 1080p).
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        return [self._finish(*item, faces) for item, faces in self.pipeline.push(rgb, item)]
+        return self.pipeline.push(rgb, item)
 
-    def flush(self):
-        """The frames still waiting, at the end of a stream."""
-        return [self._finish(*item, faces) for item, faces in self.pipeline.flush()]
-
-    def _finish(self, index, name, bgr, t, source, faces):
-        """The rule, speech, drift watch and drawing for one frame whose faces are final. Video time
-        comes from the source's frame number: a dropped frame takes its time with it, and counts
-        neither as compliant nor as bad."""
+    def finish(self, item, faces):
+        """The rule, speech, drift watch and drawing for one frame whose faces are final: (log record,
+        bgr annotated in place). Video time comes from the source's frame number: a dropped frame takes
+        its time with it, and counts neither as compliant nor as bad."""
+        index, name, bgr, t, source = item
         counted = [f for f in faces if f.get("counted", True)]
         correct, total = sum(f["label"] == "correctly_masked" for f in counted), len(counted)
         t = round((source - 1) / self.fps if t is None else t, 3)

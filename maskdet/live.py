@@ -24,6 +24,7 @@ PACE_WINDOW = 48    # frames the pacer averages over: a multiple of every search
 PACE_START = 8      # frames timed before the pacer decides (one search interval at the default of 8)
 PACE_MARGIN = 0.95  # keep a little less than the pipeline can take, so that the queue drains after a search
 SEARCH_STEPS = (8, 12, 16, 24)  # live sources behind: search intervals to step through (following every 2nd frame)
+OUTLET_SIZE = 16    # frames whose faces are final, waiting to be drawn and written
 PACE_ROOM = 0.6     # ... and back down a step while it uses less than this share of the time between frames
 
 
@@ -347,40 +348,77 @@ def process_source(source, clf, make_sinks, announcer, *, detect_every=None, spe
     proc = FrameProcessor(pipe, announcer, reader.fps, speaker)
     stop = stop or threading.Event()
     stats["t0"] = time.time()
-    arrived, latency, ok = {}, Latency(), False  # arrival times of the frames inside the pipeline
+    outlet, ok = Outlet(proc, sinks, stats), False
     reader.start()
+    outlet.start()
     try:
         while (item := reader.next(stop)) is not None:
             n, arrived_at, frame = item
             index = first_index + stats["frames"]
             stats["frames"] += 1
-            arrived[index] = arrived_at
-            _hand(sinks, proc.push(index, f"{index:06d}", frame, source=first_source + n - 1), stats, arrived, latency)
+            outlet.arrived[index] = arrived_at
+            outlet.put(proc.track(index, f"{index:06d}", frame, source=first_source + n - 1))
             if pace is not None and (now := pace.update()) != pace.steps[0]:
                 stats["paced"] = max(now, stats.get("paced", now))
             if max_frames and stats["frames"] >= max_frames:
                 break
         if stop.is_set():
             print("interrupted: closing outputs")
-        _hand(sinks, proc.flush(), stats, arrived, latency)  # the frames still waiting for a search pass
+        outlet.put(pipe.flush())  # the frames still waiting for a search pass
         ok = True
     finally:
         reader.stop.set()
-        close_all(sinks, ok)
+        try:
+            outlet.close()  # every frame handed over is finished and written, whatever happened
+        finally:
+            close_all(sinks, ok and outlet.error is None)
     stats.update(seconds=time.time() - stats.pop("t0"), dropped=reader.dropped, reconnects=reader.reconnects)
     if is_stream(source):  # a file's frames arrive when the pipeline asks: no latency to speak of
-        stats.update(latency_median=latency.quantile(0.5), latency_p95=latency.quantile(0.95))
+        stats.update(latency_median=outlet.latency.quantile(0.5), latency_p95=outlet.latency.quantile(0.95))
     return stats
 
 
-def _hand(sinks, done, stats, arrived, latency):
-    """Give each finished frame to every sink, in order; count faces and announcements, time latencies."""
-    for record, frame in done:
-        stats["faces"] += len(record["faces"])
-        stats["announcements"] += record["announce"]
-        for sink in sinks:
+class Outlet(threading.Thread):
+    """Finishes frames (the rule, speech, drift watch, drawing: FrameProcessor.finish) and gives each to
+    every sink, in order, on its own thread: the frame loop goes on with the next frame meanwhile.
+    Counts faces and announcements into `stats` and times each frame from its arrival (`arrived`, by
+    index) to its log line. A failure stops the writing; put() and close() raise it."""
+
+    def __init__(self, proc, sinks, stats):
+        super().__init__(daemon=True)
+        self.proc, self.sinks, self.stats = proc, sinks, stats
+        self.arrived, self.latency, self.error = {}, Latency(), None
+        self.done = queue.Queue(maxsize=OUTLET_SIZE)
+
+    def put(self, done):
+        """Hand over [(item, faces)] of frames whose faces are final (FrameProcessor.track)."""
+        for finished in done:
+            if self.error is not None:
+                raise self.error
+            self.done.put(finished)
+
+    def close(self):
+        """Wait until every frame handed over is written; raise the failure that stopped it, if any."""
+        self.done.put(None)
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+    def run(self):
+        while (finished := self.done.get()) is not None:
+            if self.error is None:
+                try:
+                    self._write(*finished)
+                except BaseException as e:  # noqa: BLE001 - raised on the frame loop's thread
+                    self.error = e
+
+    def _write(self, item, faces):
+        record, frame = self.proc.finish(item, faces)
+        self.stats["faces"] += len(record["faces"])
+        self.stats["announcements"] += record["announce"]
+        for sink in self.sinks:
             sink.write(record, frame)
-        latency.add(time.monotonic() - arrived.pop(record["index"]))
+        self.latency.add(time.monotonic() - self.arrived.pop(record["index"]))
 
 
 def _on_ctrl_c(handler):

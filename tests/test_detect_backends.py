@@ -162,3 +162,33 @@ def test_mtcnn_finds_both_portraits_where_they_were_pasted(portraits):
         assert ((lm >= face.box[:2]) & (lm <= face.box[2:])).all()
     assert FaceDetector(DetectorSettings(verify=False)).detect(np.full((200, 300, 3), 120, np.uint8)) == []
     assert pretrained_onet().conv1.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_parallel_forward_gives_each_networks_own_output(portraits, threads):
+    """Batches split over threads (O-Net's tuple, the classifier's tensor) come back as the networks
+    give them on the whole batch at once, in order, for any batch size."""
+    import torch
+
+    from maskdet.classifier import Net
+    from maskdet.mtcnn import pretrained_onet, to_input
+    from maskdet.parallel import forward
+
+    torch.manual_seed(0)
+    onet, clf = pretrained_onet(), Net().eval()
+    crops = np.stack([cv2.resize(portraits["hopper"][k:k + 200, k:k + 200], (48, 48)) for k in range(0, 70, 10)])
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for n in (1, 2, 3, 7):
+            x = to_input(crops[:n])
+            with torch.no_grad():
+                whole_onet, whole_clf = onet(x), clf(x)
+            split_onet, = forward([onet], x)
+            split_clf, again = forward([clf, clf], x)
+            for a, b in zip(split_onet, whole_onet):
+                assert a.shape == b.shape and torch.allclose(a, b, atol=1e-5)
+            assert torch.allclose(split_clf, whole_clf, atol=1e-5) and torch.equal(split_clf, again)
+            assert not split_clf.requires_grad
+    finally:
+        torch.set_num_threads(before)
