@@ -108,11 +108,13 @@ class SearchPace:
     the pacer would drop frames, and back down while the pipeline uses less than PACE_ROOM of the time
     between frames. Files are never paced, nor a stream given its own --detect_every. Searching less
     often makes new faces wait longer for the search that finds them (up to 23 frames, 0.92 s at 25 fps,
-    at every 24th frame)."""
+    at every 24th frame), while frames are final after as many frames as at the stream's own pace (8):
+    a face the search finds later is followed back through at most those."""
 
     def __init__(self, pipe, pacer):
         base = pipe.detect_every
         self.pipe, self.pacer, self.since = pipe, pacer, 0
+        pipe.hold = base  # frames wait for a search no longer than at the stream's own pace: latency stays bounded
         self.steps = [(base, 1), (base, 2)] + [(k, 2) for k in SEARCH_STEPS if k > base]
 
     def update(self):

@@ -71,15 +71,16 @@ class FacePipeline:
     behind may follow only every `follow_every`-th frame (and the frame before a search): on the frames
     between, a face is shown where it was, then moved on a straight line to where it is next found.
 
-    Frames wait for the next search pass (at most `detect_every` - 1 of them): a face that pass finds
-    is followed back through the waiting frames, so it is shown from where it appeared, not from where
-    the search happened to look. Call push() per frame and flush() at the end."""
+    Frames wait for the next search pass (at most `detect_every` - 1 of them, or `hold`): a face that
+    pass finds is followed back through the waiting frames, so it is shown from where it appeared, not
+    from where the search happened to look. Call push() per frame and flush() at the end."""
 
     def __init__(self, clf, settings=None, detect_every=1, follow=FOLLOW_THRESHOLD, max_missed=1, decay=0.6):
         self.clf = clf
         self.detector = clf.face_detector(settings)
         self.detect_every, self.max_missed, self.decay = detect_every, max_missed, decay
         self.follow_every = 1
+        self.hold = None  # frames kept waiting for the next search at most (None: until it; a live source's bound)
         self.follow = follow
         self.thumb, self.changes, self.cuts = None, deque(maxlen=CUT_HISTORY), True
         self.tracks, self.next_id, self.n = [], 1, 0
@@ -104,7 +105,7 @@ class FacePipeline:
         self.n += 1
         self.waiting.append([rgb, item, [(t, t.pending[-1] if t.pending else t.box, t.counted)
                                          for t in self.tracks if t.missed == 0]])
-        return done + (self.flush() if search else [])
+        return done + (self.flush() if search else self._release())
 
     def pace(self, search_every, follow_every):
         """Search every `search_every`-th frame and follow every `follow_every`-th from now on, counting
@@ -129,11 +130,14 @@ class FacePipeline:
         self.tracks, self.n = [], 0
         return self.flush()
 
-    def flush(self):
-        """Return every waiting frame (at the end of a stream)."""
-        done = [(item, [self._result(*shown) for shown in faces]) for _, item, faces in self.waiting]
-        self.waiting = []
-        return done
+    def flush(self, keep=0):
+        """Return every waiting frame (at the end of a stream) but the last `keep`."""
+        release, self.waiting = self.waiting[:len(self.waiting) - keep], self.waiting[len(self.waiting) - keep:]
+        return [(item, [self._result(*shown) for shown in faces]) for _, item, faces in release]
+
+    def _release(self):
+        """The frames waiting longer than `hold` frames: final now, without the look-back of the next search."""
+        return self.flush(keep=self.hold) if self.hold is not None and len(self.waiting) > self.hold else []
 
     def _update(self, rgb, faces):
         """Match detections to tracks, classify the detections, follow unmatched tracks, start new ones;

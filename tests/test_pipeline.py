@@ -92,6 +92,25 @@ def test_frames_wait_for_the_next_search(moving_face):
     assert [i for i, _ in pipe.flush()] == [9] and pipe.flush() == []
 
 
+def test_a_live_streams_frames_wait_no_longer_than_its_hold(moving_face):
+    """Searching every 12th frame with a hold of 4 (a paced live stream): each frame comes back 4 frames
+    later at most, in order and once. The face entering at frame 3 is found by the search at frame 12
+    and followed back through the frames still waiting (8 to 11), not into those already final."""
+    frames = [np.full_like(moving_face[0], 90)] * 3 + moving_face[3:16]
+    pipe = FacePipeline(load_classifier("models/mask_classifier.pt"), detect_every=12)
+    pipe.hold = 4
+    returned = [[i for i, _ in pipe.push(frame, n)] for n, frame in enumerate(frames)]
+    assert returned == [[0], [], [], [], [], [1], [2], [3], [4], [5], [6], [7], [8, 9, 10, 11, 12], [], [], []]
+    reported = dict(pipe.flush())
+    assert sorted(reported) == [13, 14, 15]
+    pipe = FacePipeline(load_classifier("models/mask_classifier.pt"), detect_every=12)
+    pipe.hold = 4
+    faces = [f for n, frame in enumerate(frames) for f in pipe.push(frame, n)] + pipe.flush()
+    assert [n for n, shown in faces if shown] == list(range(8, 16))
+    for n, shown in faces[8:]:
+        assert iou(shown[0]["box"], truth(n)) > 0.6, f"frame {n}"
+
+
 @pytest.mark.parametrize("follow_every", [1, 2])
 def test_a_face_found_late_is_shown_back_to_where_it_appeared(moving_face, follow_every):
     """The face enters at frame 3; the search at frame 8 finds it and it is followed back to frame 3 (on
