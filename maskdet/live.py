@@ -17,8 +17,8 @@ from maskdet.footage import FrameProcessor, closing_line
 from maskdet.pipeline import FacePipeline
 from maskdet.sinks import close_all
 
-QUEUE_SIZE = 24     # frames waiting for the detector: more than the pacer keeps during one search pass (at most
-                    # k x PACE_MARGIN searching every k-th frame, k up to 24), so that a search does not overflow it
+QUEUE_SIZE = 48     # frames waiting for the detector, about 2 s: a stream's start (a burst of buffered frames while the
+                    # networks' first runs are slow; 24 dropped 12 of 840 frames there at 720p) and one search pass fit
 MAX_BACKOFF = 30.0  # seconds between reconnection attempts, at most
 PACE_WINDOW = 48    # frames the pacer averages over: a multiple of every search interval up to 8 (and 12, 16, 24)
 PACE_START = 8      # frames timed before the pacer decides (one search interval at the default of 8)
@@ -72,6 +72,11 @@ class Pacer:
         with self.lock:
             self.busy.append(seconds)
 
+    def restart(self):
+        """The pipeline's work per frame changed (a new pace): time it afresh, keeping frames meanwhile."""
+        with self.lock:
+            self.busy.clear()
+
     def load(self):
         """The pipeline's mean time per frame against the source's time between frames (above 1: it is
         behind); None until measured."""
@@ -104,33 +109,40 @@ class SearchPace:
     """A live source the pipeline cannot keep up with gets less work per frame before frames are
     dropped: a frame followed (or placed between two followed ones) is still seen, a dropped one is
     not. The first step follows faces on every other frame only; the next ones also search less often
-    (SEARCH_STEPS). Right after a search, at most once per PACE_WINDOW frames, the pace steps up while
-    the pacer would drop frames, and back down while the pipeline uses less than PACE_ROOM of the time
-    between frames. Files are never paced, nor a stream given its own --detect_every. Searching less
+    (SEARCH_STEPS). Right after a search, the pace steps up while the pacer would drop frames at the
+    pace in force (timed since it began, a whole search interval at least: a stream that is far behind
+    gets there within a few searches), and back down, at most once per PACE_WINDOW frames, while the
+    pipeline uses less than PACE_ROOM of the time between frames. The pacer times each pace afresh
+    (keeping every frame until it has), so that it stops dropping frames once the pace has relieved it. Files are never paced, nor a stream given its own --detect_every. Searching less
     often makes new faces wait longer for the search that finds them (up to 23 frames, 0.92 s at 25 fps,
     at every 24th frame), while frames are final after as many frames as at the stream's own pace (8):
     a face the search finds later is followed back through at most those."""
 
     def __init__(self, pipe, pacer):
         base = pipe.detect_every
-        self.pipe, self.pacer, self.since = pipe, pacer, 0
+        self.pipe, self.pacer = pipe, pacer
+        self.since = PACE_WINDOW  # frames at the pace in force: the first step as soon as the pacer has measured
         pipe.hold = base  # frames wait for a search no longer than at the stream's own pace: latency stays bounded
         self.steps = [(base, 1), (base, 2)] + [(k, 2) for k in SEARCH_STEPS if k > base]
 
     def update(self):
         """Call after each frame is pushed; returns the pace now: (search interval, follow interval)."""
         self.since += 1
-        pipe, load = self.pipe, self.pacer.load()
+        pipe = self.pipe
         now = (pipe.detect_every, pipe.follow_every)
-        if load is None or self.since < PACE_WINDOW or pipe.n % pipe.detect_every != 1 % pipe.detect_every:
+        if pipe.n % pipe.detect_every != 1 % pipe.detect_every:
+            return now
+        load = self.pacer.load()  # timed at the pace in force
+        if load is None:
             return now
         at = self.steps.index(now)
-        if load > PACE_MARGIN and at + 1 < len(self.steps):
+        if load > PACE_MARGIN and self.since >= pipe.detect_every and at + 1 < len(self.steps):
             at += 1
-        elif load < PACE_ROOM and at > 0:
+        elif load < PACE_ROOM and self.since >= PACE_WINDOW and at > 0:
             at -= 1
         if self.steps[at] != now:
             pipe.pace(*self.steps[at])
+            self.pacer.restart()
             self.since = 0
         return self.steps[at]
 

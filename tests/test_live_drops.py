@@ -48,10 +48,11 @@ def fast_clip(tmp_path_factory, portraits):
 
 def test_a_pipeline_behind_a_live_source_does_less_per_frame_before_it_drops_frames(portraits):
     """A source every 40 ms; the pipeline takes 60 ms a frame (load 1.5), then 10 ms (0.25). Right after
-    a search, once a window of frames has been timed, the pace steps up from the model's (search every
-    8th frame, follow every frame) to following every other frame, then to searching every 12th, 16th
-    and 24th frame, no further while behind, and back down step by step once there is room. Searches
-    and follower passes happen exactly at the pace in force (a still face: found once, then followed)."""
+    a search, the pace steps up from the model's (search every 8th frame, follow every frame) to
+    following every other frame, then to searching every 12th, 16th and 24th frame, each step once a
+    whole search interval was timed at the one before, no further while behind; and back down step by
+    step, a window of frames apart, once there is room. Searches and follower passes happen exactly at
+    the pace in force (a still face: found once, then followed)."""
     from maskdet.classifier import load_classifier
     from maskdet.pipeline import FacePipeline
 
@@ -69,8 +70,11 @@ def test_a_pipeline_behind_a_live_source_does_less_per_frame_before_it_drops_fra
         pacer.took(0.060 if n < 600 else 0.010)
         paces.append(pace.update())
     changes = [(n, p) for n, (o, p) in enumerate(zip(paces, paces[1:]), 1) if o != p]
-    assert [p for _, p in changes] == [(8, 2), (12, 2), (16, 2), (24, 2), (16, 2), (12, 2), (8, 2), (8, 1)]
-    assert all(b - a >= PACE_WINDOW for (a, _), (b, _) in zip(changes, changes[1:]))
+    assert [p for _, p in changes] == [(8, 2), (12, 2), (16, 2), (24, 2), (16, 2), (12, 2), (8, 2), (8, 1)], changes
+    ups, downs = [n for n, _ in changes[:4]], [n for n, _ in changes[3:]]
+    assert ups[0] <= 2 * PACE_START + 1                        # at the first search once the pacer has measured
+    assert [b - a for a, b in zip(ups, ups[1:])] == [8, 12, 16]   # each after one search interval at its pace
+    assert all(b - a >= PACE_WINDOW for a, b in zip(downs, downs[1:]))           # down: a window apart
     assert all(b - a == paces[a][0] for a, b in zip(searched, searched[1:]))   # searched at the interval in force
     for a, b in zip(searched, searched[1:]):                                    # followed at the pace in force
         every = paces[a][1]
