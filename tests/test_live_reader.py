@@ -11,23 +11,23 @@ from maskdet import InputError
 from maskdet.live import QUEUE_SIZE, Reader
 from maskdet.video import probe
 
-N = 40
+N = QUEUE_SIZE + 16  # more frames than the queue holds
 
 
 @pytest.fixture
 def numbered(tmp_path):
-    """A 40-frame clip whose frame i is flat grey 20 + 5 i, so that a frame says which one it is."""
+    """An N-frame clip whose frame i is flat grey 2 + 4 i, so that a frame says which one it is."""
     path = tmp_path / "numbered.avi"
     w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (64, 48))
     for i in range(N):
-        w.write(np.full((48, 64, 3), 20 + 5 * i, np.uint8))
+        w.write(np.full((48, 64, 3), 2 + 4 * i, np.uint8))
     w.release()
     assert probe(path)["frames"] == N
     return path
 
 
 def index(frame):
-    return round((float(frame.mean()) - 20) / 5)
+    return round((float(frame.mean()) - 2) / 4)
 
 
 def drain(reader):
