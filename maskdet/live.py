@@ -115,14 +115,14 @@ class SearchPace:
     pipeline uses less than PACE_ROOM of the time between frames. The pacer times each pace afresh
     (keeping every frame until it has), so that it stops dropping frames once the pace has relieved it. Files are never paced, nor a stream given its own --detect_every. Searching less
     often makes new faces wait longer for the search that finds them (up to 23 frames, 0.92 s at 25 fps,
-    at every 24th frame), while frames are final after as many frames as at the stream's own pace (8):
-    a face the search finds later is followed back through at most those."""
+    at every 24th frame), while frames are final after as many frames as they wait on average at the
+    stream's own pace (4 of 8): a face the search finds later is followed back through at most those."""
 
     def __init__(self, pipe, pacer):
         base = pipe.detect_every
         self.pipe, self.pacer = pipe, pacer
         self.since = PACE_WINDOW  # frames at the pace in force: the first step as soon as the pacer has measured
-        pipe.hold = base  # frames wait for a search no longer than at the stream's own pace: latency stays bounded
+        pipe.hold = base // 2  # frames wait for a search as long as on average at the stream's own pace, at most
         self.steps = [(base, 1), (base, 2)] + [(k, 2) for k in SEARCH_STEPS if k > base]
 
     def update(self):
