@@ -9,8 +9,8 @@ as a user runs it.
 
 Prints frames sent, frames processed and their share, frames dropped (test.py's closing line), the
 longest run of dropped frames, the latency from a frame's arrival to its log line (median and 95th
-percentile, as test.py measured it), test.py's peak memory and its resident memory early and late in
-the stream, and its CPU use (cores busy on average); checks that the video has the log's frames.
+percentile, as test.py measured it), test.py's peak memory and its resident memory's peak over each
+quarter of the stream, and its CPU use (cores busy on average); checks that the video has the log's frames.
 """
 import argparse
 import json
@@ -130,9 +130,11 @@ def gaps(records):
 
 
 def quarter_peaks(samples):
-    """Peak resident memory (MB) over the first and the last quarter of the samples."""
+    """Peak resident memory (MB) over each quarter of the samples (the stream's start is in the first)."""
     q = max(1, len(samples) // 4)
-    return (max(samples[:q]), max(samples[-q:])) if samples else (None, None)
+    if not samples:
+        return [None] * 4
+    return [max(samples[k * q:(k + 1) * q] or samples[-1:]) for k in range(3)] + [max(samples[-q:])]
 
 
 def measure(opt, clip, tmp):
@@ -150,12 +152,14 @@ def measure(opt, clip, tmp):
     if code != 0:
         sys.exit(f"error: test.py exited with {code}:\n{stdout[-2000:]}")
     records = read_jsonl(tmp / "log.jsonl")
-    early, late = quarter_peaks(samples)
+    quarters = quarter_peaks(samples)
+    early, late = quarters[0], quarters[-1]
     out = {"clip": str(opt.clip), "resize": opt.resize, "plays": opt.plays, "torch_threads": opt.torch_threads or None,
            "frames_sent": sent,
            "frames_processed": len(records), "share_processed": round(len(records) / sent, 4),
            **closing_numbers(stdout), "gaps": gaps(records), "video_frames": probe(tmp / "annotated.mp4")["frames"],
            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "rss_early_mb": early, "rss_late_mb": late,
+           "rss_quarters_mb": [round(v, 1) if v else v for v in quarters],
            "rss_growth": round(late / early - 1, 4) if early else None,
            "cpu_cores": round((usage.ru_utime + usage.ru_stime) / seconds, 2), "seconds": round(seconds, 1),
            "load_before": opt.load_before, "closing_line": stdout.strip().splitlines()[-1]}
