@@ -24,8 +24,8 @@ PACE_WINDOW = 48    # frames the pacer averages over: a multiple of every search
 PACE_START = 8      # frames timed before the pacer decides (one search interval at the default of 8)
 PACE_MARGIN = 0.95  # keep a little less than the pipeline can take, so that the queue drains after a search
 SEARCH_STEPS = (8, 12, 16, 24)  # live sources behind: search intervals to step through (following every 2nd frame)
-OUTLET_SIZE = 16    # frames whose faces are final, waiting to be drawn and written
 PACE_ROOM = 0.6     # ... and back down a step while it uses less than this share of the time between frames
+OUTLET_SIZE = 16    # frames whose faces are final, waiting to be drawn and written
 
 
 def is_stream(source):
@@ -113,10 +113,11 @@ class SearchPace:
     pace in force (timed since it began, a whole search interval at least: a stream that is far behind
     gets there within a few searches), and back down, at most once per PACE_WINDOW frames, while the
     pipeline uses less than PACE_ROOM of the time between frames. The pacer times each pace afresh
-    (keeping every frame until it has), so that it stops dropping frames once the pace has relieved it. Files are never paced, nor a stream given its own --detect_every. Searching less
-    often makes new faces wait longer for the search that finds them (up to 23 frames, 0.92 s at 25 fps,
-    at every 24th frame), while frames are final after as many frames as they wait on average at the
-    stream's own pace (4 of 8): a face the search finds later is followed back through at most those."""
+    (keeping every frame until it has), so that it stops dropping frames once the pace has relieved
+    it. Files are never paced, nor a stream given its own --detect_every. Searching less often makes
+    new faces wait longer for the search that finds them (up to 23 frames, 0.92 s at 25 fps, at every
+    24th frame), while frames are final after as many frames as they wait on average at the stream's
+    own pace (4 of 8): a face the search finds later is followed back through at most those."""
 
     def __init__(self, pipe, pacer):
         base = pipe.detect_every
