@@ -74,7 +74,7 @@ class Classifier:
         if not crops:
             return [], [], np.zeros((0, len(self.classes)), np.float32)
         n, x = len(crops), self.to_tensor(crops)
-        p = torch.softmax(forward([self.net], torch.cat([x, x.flip(3)]))[0], 1)  # one batch: the crops and their mirrors
+        p = torch.softmax(forward([self.net], torch.cat([x, x.flip(3)]))[0], 1)  # the crops and their mirrors
         probs = ((p[:n] + p[n:]) / 2).numpy()
         idx = probs.argmax(1)
         return [self.classes[i] for i in idx], [float(probs[j, i]) for j, i in enumerate(idx)], probs
