@@ -23,7 +23,7 @@ import cv2
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from maskdet import layout  # noqa: E402
 
-# stage -> (module file, function): what the frame loop spends its time in
+# stage -> (module file, function[, class]): what the frame loop and the outlet thread spend their time in
 STAGES = {"wait for decode": ("live.py", "next"), "search": ("detect.py", "detect"),
           "follow (O-Net)": ("detect.py", "refine"), "classify": ("classifier.py", "predict_faces"),
           "frame loop": ("live.py", "process_source"),
@@ -43,11 +43,9 @@ def parse_args(argv=None):
 
 def profile_loop(clip, clf, frames, tmp):
     """The frame loop on `frames` frames of `clip`, profiled: {stage: (ms per frame, calls)}."""
-    from maskdet.announce import Announcer
-    from maskdet.live import process_source
-    from maskdet.sinks import LogSink, VideoSink
-
     from maskdet import live
+    from maskdet.announce import Announcer
+    from maskdet.sinks import LogSink, VideoSink
 
     prof, outlet_prof, run = cProfile.Profile(), cProfile.Profile(), live.Outlet.run
 
@@ -61,8 +59,8 @@ def profile_loop(clip, clf, frames, tmp):
     live.Outlet.run = profiled_run
     prof.enable()
     try:
-        process_source(str(clip), clf, lambda fps: [LogSink(tmp / "log.jsonl"), VideoSink(tmp / "annotated.mp4", fps)],
-                       Announcer(), max_frames=frames)
+        live.process_source(str(clip), clf, lambda fps: [LogSink(tmp / "log.jsonl"), VideoSink(tmp / "annotated.mp4", fps)],
+                            Announcer(), max_frames=frames)
     finally:
         prof.disable()
         live.Outlet.run = run
