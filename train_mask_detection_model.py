@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from maskdet import CLASSES, InputError, layout
-from maskdet.classifier import Net, load_checkpoint, write_model
+from maskdet.classifier import load_checkpoint, new_net, write_model
 from maskdet.config import MEAN, STD, ModelConfig
 from maskdet.files import clean_partials
 from maskdet.training import augment, class_weights, load_split, normalize
@@ -30,11 +30,14 @@ def parse_args(argv=None):
     p.add_argument("--models_dir", default=layout.MODELS, help="where models are written")
     p.add_argument("--repeat_first", type=int, default=1, help="repeat the first --data_dir's training crops (few new crops among many old)")
     p.add_argument("--init_from", default="", help="continue from this model file (finetuning)")
-    p.add_argument("--input_size", type=int, default=32, help="classifier input (px; camera faces are 15-40 px); ignored with --init_from")
-    p.add_argument("--width", type=int, default=64, help="channels of the first convolution (the second has twice as many)")
-    p.add_argument("--epochs", type=int, default=40, help="passes over the training crops")
+    p.add_argument("--input_size", type=int, default=32, help="cnn: classifier input (px; camera faces are 15-40 px)")
+    p.add_argument("--arch", choices=("onet", "cnn"), default=None,
+                   help="onet (default): MTCNN's O-Net, pretrained on faces, with a class head (48 px); cnn: the seed's "
+                        "small CNN, trained from scratch (--epochs 40 --lr 2e-3); with --init_from, the file's unless given")
+    p.add_argument("--width", type=int, default=64, help="cnn: channels of the first convolution (the second has twice as many)")
+    p.add_argument("--epochs", type=int, default=10, help="passes over the training crops")
     p.add_argument("--batch_size", type=int, default=64, help="crops per step")
-    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (cosine decay)")
     p.add_argument("--weight_decay", type=float, default=1e-4, help="AdamW weight decay")
     p.add_argument("--seed", type=int, default=1, help="random seed")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (results depend on it slightly)")
@@ -50,14 +53,15 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def train_epoch(net, opt, sched, x, y, weights, args, g):
+def train_epoch(net, opt, sched, x, y, weights, args, g, norm):
     """One pass over shuffled, augmented training crops; returns the mean loss."""
     net.train()
+    mean, std = (torch.tensor(norm[k]).view(1, 3, 1, 1) for k in ("mean", "std"))
     order = torch.randperm(len(y), generator=g)
     total, steps = 0.0, range(0, len(y), args.batch_size)
     for i in tqdm(steps, desc="batches", leave=False, disable=not sys.stderr.isatty()):
         idx = order[i:i + args.batch_size]
-        xb = (augment(x[idx], g) - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+        xb = (augment(x[idx], g) - mean) / std
         loss = F.cross_entropy(net(xb), y[idx], weight=weights, label_smoothing=0.05)
         opt.zero_grad()
         loss.backward()
@@ -70,42 +74,52 @@ def train_epoch(net, opt, sched, x, y, weights, args, g):
 
 
 @torch.no_grad()
-def predict(net, x):
+def predict(net, x, norm):
     """Class probabilities of un-augmented crops."""
     net.eval()
-    return torch.cat([torch.softmax(net(normalize(x[i:i + 256], MEAN, STD)), 1) for i in range(0, len(x), 256)])
+    return torch.cat([torch.softmax(net(normalize(x[i:i + 256], norm["mean"], norm["std"])), 1)
+                      for i in range(0, len(x), 256)])
 
 
-def evaluate(net, x, y):
+def evaluate(net, x, y, norm):
     """Accuracy and per-class recall on un-augmented crops."""
     if len(y) == 0:
         return float("nan"), {}
-    pred = predict(net, x).argmax(1)
+    pred = predict(net, x, norm).argmax(1)
     recall = {c: float((pred[y == k] == k).float().mean()) for k, c in enumerate(CLASSES) if (y == k).any()}
     return float((pred == y).float().mean()), recall
 
 
-def drift_reference(net, x, sides):
+def drift_reference(net, x, sides, norm):
     """What live footage is compared with: mean classifier confidence and the share of small faces."""
     from maskdet.drift import SMALL
 
-    conf = float(predict(net, x).max(1).values.mean()) if len(x) else None
+    conf = float(predict(net, x, norm).max(1).values.mean()) if len(x) else None
     return {"confidence_mean": conf, "small_face_share": sum(s < SMALL for s in sides) / max(len(sides), 1)}
 
 
 def build(args):
     """Network, model configuration and the detector's verifier weights: continued from --init_from
-    (everything the flags do not change is kept), or fresh."""
+    (everything the flags do not change is kept; an --arch other than the file's starts a new network
+    over the same detector and verifier), or fresh."""
+    config, onet, weights = ModelConfig(), None, None
     if args.init_from:
         ckpt = load_checkpoint(args.init_from)
-        config, onet = ModelConfig.from_checkpoint(ckpt), ckpt.get("onet")
-    else:
-        ckpt, onet = None, None
-        config = ModelConfig(input_size=args.input_size, model_args={"width": args.width, "hidden": 128})
-    net = Net(len(CLASSES), **config.model_args)
-    if ckpt:
-        net.load_state_dict(ckpt["model"])
+        config, onet, weights = ModelConfig.from_checkpoint(ckpt), ckpt.get("onet"), ckpt["model"]
+    if weights is None or args.arch not in (None, config.model_args.get("arch", "cnn")):
+        config, weights = config.merged(**network_config(args.arch or "onet", args)), None
+    net = new_net(len(CLASSES), config.model_args, pretrained=weights is None)
+    if weights is not None:
+        net.load_state_dict(weights)
     return net, with_flags(config, args), onet
+
+
+def network_config(arch, args):
+    """Input size, network arguments and normalisation of a new network."""
+    if arch == "onet":  # O-Net's own input: 48 px, (x - 127.5) / 127.5
+        return {"input_size": 48, "model_args": {"arch": "onet"}, "normalize": {"mean": [0.5] * 3, "std": [0.5] * 3}}
+    return {"input_size": args.input_size, "model_args": {"width": args.width, "hidden": 128},
+            "normalize": {"mean": list(MEAN), "std": list(STD)}}
 
 
 def with_flags(config, args):
@@ -137,10 +151,10 @@ def main(argv=None):
     steps = max(args.epochs, 1) * -(-len(y) // args.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(steps, 1), pct_start=0.15)
     weights, t0 = class_weights(y), time.time()
-    acc, _ = evaluate(net, xv, yv)  # --epochs 0 re-saves a model with new detector settings
+    acc, _ = evaluate(net, xv, yv, config.normalize)  # --epochs 0 re-saves a model with new detector settings
     for epoch in range(1, args.epochs + 1):
-        loss = train_epoch(net, opt, sched, x, y, weights, args, g)
-        acc, recall = evaluate(net, xv, yv)
+        loss = train_epoch(net, opt, sched, x, y, weights, args, g, config.normalize)
+        acc, recall = evaluate(net, xv, yv, config.normalize)
         print(f"epoch {epoch:>2}/{args.epochs}  train loss {loss:.4f}  val acc {acc:.4f}  "
               + "  ".join(f"{c[:9]} {r:.3f}" for c, r in recall.items()) + f"  {time.time() - t0:.0f} s")
         if args.dry_run:
@@ -149,7 +163,7 @@ def main(argv=None):
     clean_partials(args.models_dir)  # a killed run's half-written model
     summary = {"train": int(len(y)), "test": int(len(yv)), "dirs": list(args.data_dir),
                "per_class_train": {c: int((y == k).sum()) for k, c in enumerate(CLASSES)}, "val_accuracy": acc,
-               "drift_reference": drift_reference(net, xv if len(yv) else x, sides)}
+               "drift_reference": drift_reference(net, xv if len(yv) else x, sides, config.normalize)}
     write_model(path, net.state_dict(), config.merged(config=dict(vars(args)), data=summary), onet)
     print(f"{args.epochs} epochs in {time.time() - t0:.0f} s, val accuracy {acc:.4f} -> {path}")
     return 0

@@ -34,6 +34,32 @@ class Net(nn.Module):
         return self.head(self.features(x))
 
 
+class FaceNet(nn.Module):
+    """MTCNN's O-Net up to its 256-d face feature, pretrained on real faces and their five landmarks
+    (nose and mouth corners: where a mask sits), with a new class head; 48x48 input."""
+
+    def __init__(self, num_classes=3, pretrained=False):
+        super().__init__()
+        from facenet_pytorch.models.mtcnn import ONet
+
+        o = ONet(pretrained=pretrained)  # the weights ship in the facenet-pytorch wheel
+        self.features = nn.Sequential(o.conv1, o.prelu1, o.pool1, o.conv2, o.prelu2, o.pool2,
+                                      o.conv3, o.prelu3, o.pool3, o.conv4, o.prelu4)
+        self.dense = nn.Sequential(o.dense5, o.prelu5)
+        self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(256, num_classes))
+
+    def forward(self, x):
+        return self.head(self.dense(self.features(x).permute(0, 3, 2, 1).flatten(1)))  # O-Net's layout
+
+
+def new_net(num_classes, model_args, pretrained=False):
+    """The classifier network a model's `model_args` name: the seed's CNN, or `arch: onet`."""
+    args = dict(model_args)
+    if args.pop("arch", "cnn") == "onet":
+        return FaceNet(num_classes, pretrained)
+    return Net(num_classes, **args)
+
+
 class Classifier:
     """A loaded model: network, its configuration (class names, input size, crop margin, detector
     settings) and the detector's verifier (an O-Net finetuned on camera faces; None without one)."""
@@ -45,7 +71,7 @@ class Classifier:
         self.margin = float(self.config.crop_margin)
         self.unsure_below = float(self.config.unsure_below)
         self.detector = self.config.detector
-        self.net = Net(len(self.classes), **self.config.model_args)
+        self.net = new_net(len(self.classes), self.config.model_args)
         self.net.load_state_dict(ckpt["model"])
         self.net = channels_last(self.net)  # same output; 19 -> 8 ms for 20 crops on 2 threads
         self.mean = torch.tensor(self.config.normalize["mean"]).view(1, 3, 1, 1)

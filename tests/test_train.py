@@ -23,8 +23,8 @@ def toy_crops(root, n=24, seed=0):
 
 def test_learns_separable_set_and_writes_full_checkpoint(tmp_path, capsys):
     data = toy_crops(tmp_path / "crops")
-    args = ["--data_dir", data, "--models_dir", tmp_path, "--name", "toy", "--epochs", "6", "--input_size", "32",
-            "--batch_size", "16"]
+    args = ["--data_dir", data, "--models_dir", tmp_path, "--name", "toy", "--epochs", "6", "--arch", "cnn",
+            "--input_size", "32", "--batch_size", "16", "--lr", "2e-3"]
     assert run("train_mask_detection_model.py", *args) == 0
     out = capsys.readouterr().out
     assert "epoch  6/6" in out and "val acc" in out
@@ -38,7 +38,7 @@ def test_learns_separable_set_and_writes_full_checkpoint(tmp_path, capsys):
 
 def test_same_seed_same_weights_and_finetune(tmp_path):
     data = toy_crops(tmp_path / "crops", n=9)
-    common = ["--data_dir", data, "--epochs", "1", "--input_size", "32", "--batch_size", "8"]
+    common = ["--data_dir", data, "--epochs", "1", "--arch", "cnn", "--input_size", "32", "--batch_size", "8"]
     for name in ("a", "b"):
         assert run("train_mask_detection_model.py", *common, "--models_dir", tmp_path, "--name", name) == 0
     a, b = (load_checkpoint(tmp_path / f"{n}.pt")["model"] for n in "ab")
@@ -48,6 +48,46 @@ def test_same_seed_same_weights_and_finetune(tmp_path):
     ft = load_checkpoint(tmp_path / "ft.pt")
     assert ft["config"]["init_from"].endswith("a.pt") and not torch.equal(ft["model"]["head.5.weight"], a["head.5.weight"])
     assert load_classifier(tmp_path / "ft.pt").input_size == 32
+
+
+def test_onet_classifier_learns_and_init_from_keeps_or_swaps_the_network(tmp_path):
+    """The default network, MTCNN's pretrained O-Net with a class head: 48 px, O-Net's normalisation. A
+    finetune from it stays an O-Net; --arch cnn over the shipped model swaps the network only, keeping the
+    detector settings and the verifier."""
+    from conftest import ROOT
+    data = toy_crops(tmp_path / "crops")
+    assert run("train_mask_detection_model.py", "--data_dir", data, "--models_dir", tmp_path, "--name", "o",
+               "--epochs", "3", "--batch_size", "16") == 0
+    ckpt = load_checkpoint(tmp_path / "o.pt")
+    assert ckpt["model_args"] == {"arch": "onet"} and ckpt["input_size"] == 48
+    assert ckpt["normalize"] == {"mean": [0.5] * 3, "std": [0.5] * 3}
+    assert ckpt["data"]["val_accuracy"] > 0.6
+    assert run("train_mask_detection_model.py", "--data_dir", data, "--models_dir", tmp_path, "--name", "o2",
+               "--epochs", "0", "--init_from", tmp_path / "o.pt") == 0
+    again = load_checkpoint(tmp_path / "o2.pt")
+    assert again["model_args"] == {"arch": "onet"} and all(torch.equal(again["model"][k], ckpt["model"][k]) for k in ckpt["model"])
+    shipped = load_checkpoint(ROOT / "models" / "mask_classifier.pt")
+    assert run("train_mask_detection_model.py", "--data_dir", data, "--models_dir", tmp_path, "--name", "c",
+               "--epochs", "0", "--init_from", ROOT / "models" / "mask_classifier.pt", "--arch", "cnn",
+               "--input_size", "24") == 0
+    swapped = load_checkpoint(tmp_path / "c.pt")
+    assert swapped["model_args"] == {"width": 64, "hidden": 128} and swapped["input_size"] == 24
+    assert swapped["detector"] == shipped["detector"] and swapped["detect_every"] == shipped["detect_every"]
+    assert all(torch.equal(swapped["onet"][k], shipped["onet"][k]) for k in shipped["onet"])
+    assert load_classifier(tmp_path / "c.pt").input_size == 24
+
+
+def test_onet_classifier_starts_from_mtcnns_own_face_feature():
+    """The pretrained trunk gives exactly the 256-d feature MTCNN's O-Net computes (its layout kept)."""
+    from facenet_pytorch.models.mtcnn import ONet
+    from maskdet.classifier import FaceNet
+    onet, net, seen = ONet().eval(), FaceNet(3, pretrained=True).eval(), []
+    onet.prelu5.register_forward_hook(lambda m, i, out: seen.append(out))
+    x = torch.randn(5, 3, 48, 48, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        onet(x)
+        assert torch.allclose(net.dense(net.features(x).permute(0, 3, 2, 1).flatten(1)), seen[0])
+        assert not torch.allclose(net.dense(net.features(x).flatten(1)), seen[0])   # the layout matters
 
 
 def test_no_crops_is_one_line(tmp_path, capsys):
