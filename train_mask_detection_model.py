@@ -3,6 +3,7 @@
     python train_mask_detection_model.py                                  # mask_dataset_faces -> models/mask_classifier.pt
     python train_mask_detection_model.py --init_from models/mask_classifier_base.pt \
         --data_dir scene_faces mask_dataset_faces --name mask_classifier  # finetune
+    python train_mask_detection_model.py --arch cnn --epochs 40 --lr 2e-3  # the seed's small CNN instead of O-Net
 
 The checkpoint carries weights, class names, input size, normalisation, detector settings,
 training settings and a data summary. Seeded and deterministic on CPU.

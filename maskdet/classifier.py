@@ -1,4 +1,5 @@
-"""The mask classifier: the seed's small CNN, its checkpoint format, and inference on face crops."""
+"""The mask classifier: its networks (MTCNN's O-Net with a class head; the seed's small CNN), its
+checkpoint format, and inference on face crops."""
 from pathlib import Path
 
 import cv2
