@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from maskdet import CLASSES, InputError, layout
 from maskdet.classifier import load_checkpoint, new_net, write_model
-from maskdet.config import MEAN, STD, ModelConfig
+from maskdet.config import ModelConfig
 from maskdet.files import clean_partials
 from maskdet.training import augment, class_weights, load_split, normalize
 
@@ -120,7 +120,7 @@ def network_config(arch, args):
     if arch == "onet":  # O-Net's own input: 48 px, (x - 127.5) / 127.5
         return {"input_size": 48, "model_args": {"arch": "onet"}, "normalize": {"mean": [0.5] * 3, "std": [0.5] * 3}}
     return {"input_size": args.input_size, "model_args": {"width": args.width, "hidden": 128},
-            "normalize": {"mean": list(MEAN), "std": list(STD)}}
+            "normalize": ModelConfig().normalize}
 
 
 def with_flags(config, args):
