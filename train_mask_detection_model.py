@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from maskdet import CLASSES, InputError, layout
-from maskdet.classifier import load_checkpoint, new_net, write_model
+from maskdet.classifier import arch_of, load_checkpoint, new_net, write_model
 from maskdet.config import ModelConfig
 from maskdet.files import clean_partials
 from maskdet.training import augment, class_weights, load_split, normalize
@@ -107,7 +107,7 @@ def build(args):
     if args.init_from:
         ckpt = load_checkpoint(args.init_from)
         config, onet, weights = ModelConfig.from_checkpoint(ckpt), ckpt.get("onet"), ckpt["model"]
-    if weights is None or args.arch not in (None, config.model_args.get("arch", "cnn")):
+    if weights is None or args.arch not in (None, arch_of(config.model_args)):
         config, weights = config.merged(**network_config(args.arch or "onet", args)), None
     net = new_net(len(CLASSES), config.model_args, pretrained=weights is None)
     if weights is not None:

@@ -53,12 +53,16 @@ class FaceNet(nn.Module):
         return self.head(self.dense(self.features(x).permute(0, 3, 2, 1).flatten(1)))  # O-Net's layout
 
 
+def arch_of(model_args):
+    """Which network a model's `model_args` name: "onet", or "cnn" (the seed's, and older files')."""
+    return model_args.get("arch", "cnn")
+
+
 def new_net(num_classes, model_args, pretrained=False):
-    """The classifier network a model's `model_args` name: the seed's CNN, or `arch: onet`."""
-    args = dict(model_args)
-    if args.pop("arch", "cnn") == "onet":
+    """The classifier network a model's `model_args` name."""
+    if arch_of(model_args) == "onet":
         return FaceNet(num_classes, pretrained)
-    return Net(num_classes, **args)
+    return Net(num_classes, **{k: v for k, v in model_args.items() if k != "arch"})
 
 
 class Classifier:
