@@ -80,14 +80,15 @@ def predict(scenes, clf, names):
 
 
 def report(results, min_score, count_score):
-    """scene_report of one variant's faces cut at `min_score`, the rule counting faces >= `count_score`."""
+    """scene_report of one variant's faces cut at `min_score`, the rule counting faces as if count_score were `count_score`."""
+    from maskdet.announce import counts
     from maskdet.scenes import scene_report
 
     rows = []
     for s, faces, labels in results:
         kept = [(f, lab) for f, lab in zip(faces, labels) if f.score >= min_score]
         rows.append((s, [f.box for f, _ in kept], [lab for _, lab in kept], [f.score for f, _ in kept],
-                     [f.score >= count_score for f, _ in kept]))
+                     [counts(lab, f.score >= count_score) for f, lab in kept]))
     return summary(scene_report(rows))
 
 

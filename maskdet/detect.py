@@ -25,7 +25,7 @@ class DetectorSettings:
     factor: float = 0.709         # image pyramid step
     pad: float = 0.0              # pad each side by this fraction of the image: MTCNN misses faces cut by the border
     min_score: float = 0.0        # drop faces whose final probability is below this (with a verifier: its score)
-    count_score: float = 0.0      # the announcement rule counts only faces scoring at least this (others are shown)
+    count_score: float = 0.0      # a face scoring less is not sure: the rule counts it only as correctly masked
     verify: bool = True           # use the model's verifier, when it has one
 
     @classmethod
@@ -115,8 +115,8 @@ class FaceDetector:
         faces = self._faces(*found, scale, pad, w, h)
         return faces if self.verifier is None else self._verify(rgb, faces)
 
-    def counts(self, face):
-        """Whether the announcement rule counts this face (its score is high enough)."""
+    def is_sure(self, face):
+        """Whether this face scores at least count_score (announce.counts: how the rule counts it)."""
         return face.score >= self.settings.count_score
 
     def refine(self, rgb, boxes):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from maskdet.announce import counts
 from maskdet.metrics import iou, match_boxes
 
 
@@ -56,7 +57,7 @@ class Track:
     votes: np.ndarray
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
     missed: int = 0
-    counted: bool = True   # the last detection scored high enough for the announcement rule
+    sure: bool = True      # the detector was sure of its last detection (announce.counts)
     pending: list = field(default_factory=list)  # boxes shown on frames it was not followed on, placed once it is
 
     def predicted(self):
@@ -84,7 +85,7 @@ class FacePipeline:
         self.follow = follow
         self.thumb, self.changes, self.cuts = None, deque(maxlen=CUT_HISTORY), True
         self.tracks, self.next_id, self.n = [], 1, 0
-        self.waiting = []  # [rgb, item, [(track, box, counted)]] of frames not yet returned
+        self.waiting = []  # [rgb, item, [(track, box, sure)]] of frames not yet returned
         _steady_heap()
 
     def push(self, rgb, item=None):
@@ -103,7 +104,7 @@ class FacePipeline:
                 t.pending.append(t.box.copy())
         self.tracks = self._dedupe([t for t in self.tracks if t.missed <= self.max_missed])
         self.n += 1
-        self.waiting.append([rgb, item, [(t, t.pending[-1] if t.pending else t.box, t.counted)
+        self.waiting.append([rgb, item, [(t, t.pending[-1] if t.pending else t.box, t.sure)
                                          for t in self.tracks if t.missed == 0]])
         return done + (self.flush() if search else self._release())
 
@@ -147,10 +148,10 @@ class FacePipeline:
         matches = match_boxes([t.predicted() for t in self.tracks], boxes, threshold=0.3)
         for i, j in matches:
             self._move(self.tracks[i], boxes[j], probs[j])
-            self.tracks[i].counted = self.detector.counts(faces[j])
+            self.tracks[i].sure = self.detector.is_sure(faces[j])
         matched = {i for i, _ in matches}
         self._follow(rgb, [t for i, t in enumerate(self.tracks) if i not in matched])
-        born = [Track(self.next_id + k, boxes[j], probs[j].copy(), counted=self.detector.counts(faces[j]))
+        born = [Track(self.next_id + k, boxes[j], probs[j].copy(), sure=self.detector.is_sure(faces[j]))
                 for k, j in enumerate(sorted(set(range(len(boxes))) - {j for _, j in matches}))]
         self.next_id += len(born)
         self.tracks += born
@@ -169,7 +170,7 @@ class FacePipeline:
             for t, box, score in zip(alive, found, scores):
                 if score >= self.follow and all(iou(box, b) < 0.5 for _, b, _ in shown):
                     boxes[t.id] = box
-                    shown.append((t, box, t.counted))
+                    shown.append((t, box, t.sure))
                 else:
                     del boxes[t.id]
 
@@ -207,10 +208,10 @@ class FacePipeline:
                 kept.append(t)
         return kept
 
-    def _result(self, t, box, counted):
+    def _result(self, t, box, sure_face):
         """One shown face as a log/draw record, labelled by its track's votes so far."""
         p = t.votes / t.votes.sum()
         k = int(p.argmax())
         sure = self.clf.is_sure(float(p[k]))
         return {"box": [round(float(v), 1) for v in box], "label": self.clf.classes[k], "score": round(float(p[k]), 3),
-                "track": t.id, "counted": counted and sure, **({} if sure else {"unsure": True})}
+                "track": t.id, "counted": counts(self.clf.classes[k], sure_face, sure), **({} if sure else {"unsure": True})}

@@ -6,7 +6,7 @@ import numpy as np
 from tqdm import tqdm
 
 from maskdet import CLASSES, InputError
-from maskdet.announce import is_bad
+from maskdet.announce import counts, is_bad
 from maskdet.images import load_rgb
 from maskdet.metrics import binary_scores, confusion, match_boxes, per_class, size_bin
 from maskdet.voc import load_scenes
@@ -25,14 +25,14 @@ def scene_images(scenes, desc):
 
 def predict_scenes(scenes, clf, settings=None):
     """[(scene, predicted boxes, labels, scores, counted)] with the model's detector settings (or
-    `settings`); `counted`: which faces the announcement rule counts (detected surely, classified surely)."""
+    `settings`); `counted`: which faces the announcement rule counts (announce.counts)."""
     detector = clf.face_detector(settings)
     out = []
     for s, rgb in scene_images(scenes, "scenes"):
         faces = detector.detect(rgb)
         labels, scores, _ = clf.predict_faces(rgb, faces)
         out.append((s, [f.box for f in faces], labels, scores,
-                    [detector.counts(f) and clf.is_sure(p) for f, p in zip(faces, scores)]))
+                    [counts(lab, detector.is_sure(f), clf.is_sure(p)) for f, lab, p in zip(faces, labels, scores)]))
     return out
 
 

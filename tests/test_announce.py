@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from conftest import run
-from maskdet.announce import Announcer, Speaker, is_bad
+from maskdet.announce import Announcer, Speaker, counts, is_bad
 
 
 def fire_times(frames, fps=10.0, **kw):
@@ -19,6 +19,23 @@ def test_threshold_edges():
     assert not is_bad(3, 4)            # exactly 75% is enough
     assert is_bad(2, 3)                # 66%
     assert is_bad(0, 1)
+
+
+def rule(faces):
+    """Whether a frame of (label, detector sure) faces is bad, counting faces as announce.counts says."""
+    labels = [lab for lab, sure in faces if counts(lab, sure)]
+    return is_bad(labels.count("correctly_masked"), len(labels))
+
+
+def test_a_face_the_detector_is_not_sure_of_can_keep_the_camera_quiet_never_make_it_speak():
+    masked, unmasked = "correctly_masked", "not_masked"
+    # 3 of 4 masked, one of them found unsurely: compliant (dropping it would make 2 of 3 and speak)
+    assert not rule([(masked, True), (masked, True), (masked, False), (unmasked, True)])
+    assert not rule([(masked, True), (masked, True), (masked, True), (unmasked, False)])  # 3 of 3 counted
+    assert rule([(unmasked, True), (masked, False), (masked, False)])    # 2 of 3: an unsure face still counts as masked
+    assert rule([(unmasked, True), (unmasked, False)])                   # 0 of 1
+    assert not rule([("incorrectly_masked", False)])                      # nobody counted: silent
+    assert not counts(masked, True, sure_class=False)                     # a class the classifier cannot call never counts
 
 
 def test_no_faces_never_fires():
