@@ -45,8 +45,8 @@ def parse_args(argv=None):
     g.add_argument("--thresholds", type=float, nargs=3, default=(0.1, 0.1, 0.1),
                    help="proposal thresholds (MTCNN: P-, R-, O-Net; YuNet: the last)")
     g.add_argument("--pad", type=float, default=0.0, help="pad the image by this share of its size: faces cut by the border")
-    g.add_argument("--min_score", type=float, default=0.4, help="keep faces whose verified score is at least this")
-    g.add_argument("--count_score", type=float, default=0.9, help="the announcement rule counts faces scoring at least this")
+    g.add_argument("--min_score", type=float, default=0.45, help="keep faces whose verified score is at least this")
+    g.add_argument("--count_score", type=float, default=0.9, help="faces scoring less are not sure: the rule counts them only as correctly masked")
     return p.parse_args(argv)
 
 
