@@ -46,7 +46,7 @@ def parse_args(argv=None):
                    help="proposal thresholds (MTCNN: P-, R-, O-Net; YuNet: the last)")
     g.add_argument("--pad", type=float, default=0.0, help="pad the image by this share of its size: faces cut by the border")
     g.add_argument("--min_score", type=float, default=0.45, help="keep faces whose verified score is at least this")
-    g.add_argument("--count_score", type=float, default=0.9, help="faces scoring less are not sure: the rule counts them only as correctly masked")
+    g.add_argument("--count_score", type=float, default=0.9, help="faces scoring less are not sure: the rule counts them only when called correctly masked")
     return p.parse_args(argv)
 
 

@@ -8,7 +8,7 @@ score cut-offs, all variants timed on the same scenes in the same run (one scene
 A variant is the model's detector settings with overrides (VARIANTS); each runs once with its cut-off
 at 0, and every cut-off is applied afterwards: keeping faces scoring >= s after non-maximum
 suppression is what the detector does with min_score = s (suppression goes best first, so a face
-is only ever suppressed by a better one). `count_score` (faces the rule counts) is swept the same way.
+is only ever suppressed by a better one). `count_score` (the score from which the detector is sure of a face; announce.counts) is swept the same way.
 Each variant's cut-offs are then chosen (CHOOSE) on this run's split, or taken from --choose_from;
 "shipped" keeps the model's own.
 """
@@ -50,7 +50,7 @@ def parse_args(argv=None):
     p.add_argument("--min_scores", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9],
                    help="cut-offs applied to each variant's scores")
     p.add_argument("--count_scores", type=float, nargs="+", default=[0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95],
-                   help="announcement rule: count only faces scoring at least this")
+                   help="faces scoring less are not sure: the rule counts them only when called correctly masked")
     p.add_argument("--threads", type=int, default=1, help="torch, ONNX Runtime (YuNet) and OpenCV threads")
     p.add_argument("--choose_from", nargs="+", default=None, help="--json files of another split: take the cut-offs from them")
     p.add_argument("--json", default=None, help="write every report here")

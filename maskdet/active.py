@@ -12,7 +12,7 @@ NEAR = 0.1  # without a count cut-off: a detector probability within this of the
 
 
 def unsure_band(settings):
-    """Detector scores a person should check: shown, not sure (min_score to count_score: the rule counts them only as masked),
+    """Detector scores a person should check: shown, not sure (min_score to count_score: the rule counts them only when called correctly masked),
     or within NEAR of the cut-off when the model counts every face."""
     if settings.count_score > settings.min_score:
         return settings.min_score, settings.count_score

@@ -25,7 +25,7 @@ class DetectorSettings:
     factor: float = 0.709         # image pyramid step
     pad: float = 0.0              # pad each side by this fraction of the image: MTCNN misses faces cut by the border
     min_score: float = 0.0        # drop faces whose final probability is below this (with a verifier: its score)
-    count_score: float = 0.0      # a face scoring less is not sure: the rule counts it only as correctly masked
+    count_score: float = 0.0      # a face scoring less is not sure: the rule counts it only when called correctly masked
     verify: bool = True           # use the model's verifier, when it has one
 
     @classmethod
@@ -142,9 +142,10 @@ class FaceDetector:
         second, on the re-placed box, says face; the walkers' blurred faces go the other way. Three
         folds of the training scenes, each at the lowest min_score reaching precision 0.88 on the
         still path: recall >= 32 px / < 32 px / precision still 0.921 / 0.880 / 0.897 -> 0.938 /
-        0.895 / 0.886 and stream 0.931 / 0.860 / 0.870 -> 0.934 / 0.866 / 0.886 against the mean of
-        the search's and both passes' scores (min_score 0.4 -> 0.45); wrong announcements still 15
-        -> 15, stream 19 -> 17."""
+        0.895 / 0.886 and stream 0.931 / 0.860 / 0.870 -> 0.934 / 0.866 / 0.886 against the geometric
+        mean of the search's and both passes' scores (min_score 0.4 -> 0.45); wrong announcements
+        still 15 -> 15, stream 19 -> 17. The box is always the second pass's, whichever pass is
+        surer (the first pass's box is the one the second pass corrects)."""
         floor = self.settings.min_score ** 2  # a proposal below it ends below min_score whatever the verifier says
         faces = [f for f in faces if f.score >= floor]
         if not faces:

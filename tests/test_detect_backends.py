@@ -194,12 +194,12 @@ def test_parallel_forward_gives_each_networks_own_output(portraits, threads):
         torch.set_num_threads(before)
 
 
-def test_the_verifier_scores_a_proposal_where_it_re_places_it(portraits):
+def test_the_verifier_scores_a_proposal_where_it_re_places_it(portraits, monkeypatch):
     """A proposal framed off the face (shifted up by 0.4 of the face, as YuNet frames masked faces)
     is moved onto the hand-annotated face, and its score is the geometric mean of the search's
-    probability and the verifier's surer pass; a proposal scoring below min_score squared cannot
-    reach min_score and is dropped unverified."""
-    from maskdet.detect import onet_boxes
+    probability and the verifier's surer pass (not of all three); a proposal scoring below
+    min_score squared cannot reach min_score and is dropped unverified."""
+    import maskdet.detect as detect
     from maskdet.onet import new_onet
 
     frame, (truth,) = scene(portraits, [("hopper", (160, 188), (40, 60))])
@@ -207,8 +207,11 @@ def test_the_verifier_scores_a_proposal_where_it_re_places_it(portraits):
     off = (x1, y1 - 0.4 * (y2 - y1), x2, y2 - 0.4 * (y2 - y1))
     det = FaceDetector(DetectorSettings(backend="yunet", min_score=0.45), verifier=new_onet())
     (face,) = det._verify(frame, [Face(off, 0.9)])
-    moved, p1 = onet_boxes(det.verifier, frame, [off], mirror=True)
-    _, p2 = onet_boxes(det.verifier, frame, moved, mirror=True)
+    moved, p1 = detect.onet_boxes(det.verifier, frame, [off], mirror=True)
+    _, p2 = detect.onet_boxes(det.verifier, frame, moved, mirror=True)
     assert iou(off, truth) < 0.5 < iou(face.box, truth) and face.proposal == off
     assert face.score == pytest.approx(np.sqrt(0.9 * max(p1[0], p2[0])))
-    assert det._verify(frame, [Face(truth, 0.2)]) == []                      # 0.2 < 0.45 ** 2
+    assert abs(face.score - np.cbrt(0.9 * p1[0] * p2[0])) > 0.01              # not the mean of all three
+    crops = []
+    monkeypatch.setattr(detect, "onet_boxes", lambda net, rgb, boxes, mirror=False: crops.append(len(boxes)))
+    assert det._verify(frame, [Face(truth, 0.2)]) == [] and crops == []     # 0.2 < 0.45 ** 2: never verified

@@ -31,7 +31,7 @@ def test_log_has_one_line_per_frame_with_video_time(chain):
         assert r["frame"] == f"frame_{i + 1:06d}.jpg" and r["time"] == pytest.approx(i / meta["fps"], abs=1e-3)
         assert {"faces", "correctly_masked", "total", "ratio", "announce"} <= set(r)
         assert all({"box", "label", "score", "counted"} <= set(f) for f in r["faces"])
-        assert r["total"] == sum(f["counted"] for f in r["faces"])      # shown faces below count_score are not counted
+        assert r["total"] == sum(f["counted"] for f in r["faces"])      # a face below count_score counts only when called correctly masked
     with_faces = [r for r in lines if r["total"]]
     assert len(with_faces) >= 90                              # someone is in view in every frame of the clip
     assert sum(r["announce"] for r in lines) >= 1             # three people, one masked correctly

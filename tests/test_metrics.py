@@ -66,7 +66,7 @@ def test_scene_report_known_answer():
 
 
 def test_scene_report_announces_on_counted_faces_only():
-    """A face the detector is unsure of is drawn but not counted by the announcement rule."""
+    """A face not counted (here a not_masked face the detector is unsure of) is drawn and measured, not announced on."""
     scene = Scene(None, 100, 100, [(0, 0, 40, 40)], ["correctly_masked"])
     boxes, labels = [(0, 0, 40, 40), (50, 50, 90, 90)], ["correctly_masked", "not_masked"]
     counted = scene_report([(scene, boxes, labels, [0.9, 0.9], [True, True])])

@@ -136,7 +136,7 @@ def test_the_rule_counts_faces_by_the_pipeline_detector_cut_off(moving_face):
     from maskdet.detect import DetectorSettings
 
     clf = load_classifier("models/mask_classifier.pt")
-    winner = clf.classes.index(FacePipeline(clf).push(moving_face[0])[0][1][0]["label"])
+    winner = clf.classes.index(FacePipeline(clf, settings=DetectorSettings()).push(moving_face[0])[0][1][0]["label"])
     for cut, name, counted in ((0.0, "not_masked", True), (1.01, "not_masked", False), (1.01, "correctly_masked", True)):
         others = [c for c in CLASSES if c != name]
         clf.classes = others[:winner] + [name] + others[winner:]
