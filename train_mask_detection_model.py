@@ -21,7 +21,7 @@ from maskdet import CLASSES, InputError, layout
 from maskdet.classifier import arch_of, load_checkpoint, new_net, write_model
 from maskdet.config import ModelConfig
 from maskdet.files import clean_partials
-from maskdet.training import augment, class_weights, load_split, normalize
+from maskdet.training import augment, class_weights, load_split, normalize, standardize
 
 
 def parse_args(argv=None):
@@ -57,12 +57,11 @@ def parse_args(argv=None):
 def train_epoch(net, opt, sched, x, y, weights, args, g, norm):
     """One pass over shuffled, augmented training crops; returns the mean loss."""
     net.train()
-    mean, std = (torch.tensor(norm[k]).view(1, 3, 1, 1) for k in ("mean", "std"))
     order = torch.randperm(len(y), generator=g)
     total, steps = 0.0, range(0, len(y), args.batch_size)
     for i in tqdm(steps, desc="batches", leave=False, disable=not sys.stderr.isatty()):
         idx = order[i:i + args.batch_size]
-        xb = (augment(x[idx], g) - mean) / std
+        xb = standardize(augment(x[idx], g), norm["mean"], norm["std"])
         loss = F.cross_entropy(net(xb), y[idx], weight=weights, label_smoothing=0.05)
         opt.zero_grad()
         loss.backward()

@@ -48,7 +48,11 @@ def class_weights(labels, n=len(CLASSES)):
 
 def normalize(x_uint8, mean, std):
     """uint8 batch -> normalised float batch."""
-    x = x_uint8.float() / 255.0
+    return standardize(x_uint8.float() / 255.0, mean, std)
+
+
+def standardize(x, mean, std):
+    """Float batch in [0, 1] (as augment gives) -> normalised with per-channel `mean` and `std`."""
     return (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
 
 
