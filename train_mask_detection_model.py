@@ -51,6 +51,8 @@ def parse_args(argv=None):
     g.add_argument("--detect_every", type=int, default=None, help="footage: detect every k-th frame, track in between")
     g.add_argument("--unsure_below", type=float, default=None,
                    help="a face whose class probability is lower is shown as unsure and not counted by the rule")
+    g.add_argument("--incorrect_odds", type=float, default=None,
+                   help="non-compliant faces: multiply the odds of incorrectly over not masked by this")
     return p.parse_args(argv)
 
 
@@ -123,10 +125,13 @@ def network_config(arch, args):
 
 
 def with_flags(config, args):
-    """The configuration with the still-image detector settings, detect_every and unsure_below the flags give."""
+    """The configuration with the still-image detector settings, detect_every, unsure_below and
+    incorrect_odds the flags give."""
     detector = {k: getattr(args, k) for k in ("min_face_size", "max_side", "thresholds", "min_score")
                 if getattr(args, k) is not None}
-    kept = {k: getattr(args, k) for k in ("detect_every", "unsure_below") if getattr(args, k) is not None}
+    kept = {k: getattr(args, k) for k in ("detect_every", "unsure_below", "incorrect_odds") if getattr(args, k) is not None}
+    if not kept.get("incorrect_odds", 1) > 0:
+        raise InputError(f"--incorrect_odds must be above 0, not {args.incorrect_odds}")
     return config.merged(detector=detector, **kept)
 
 

@@ -20,6 +20,7 @@ class ModelConfig:
     detector: DetectorSettings = field(default_factory=DetectorSettings)  # still images and streams alike
     detect_every: int = 1               # streams: search every k-th frame, follow faces in between
     unsure_below: float = 0.0           # a face whose class probability is lower is "unsure": shown, not counted
+    incorrect_odds: float = 1.0         # non-compliant faces: odds of incorrectly over not masked multiplied by this
     config: dict = field(default_factory=dict)             # train_mask_detection_model.py's settings
     detector_training: dict = field(default_factory=dict)  # finetune_detector.py's settings
     data: dict = field(default_factory=dict)               # what the classifier was trained on, drift reference

@@ -103,11 +103,13 @@ def test_init_from_keeps_what_the_flags_do_not_change(tmp_path):
     from conftest import ROOT
     shipped = load_checkpoint(ROOT / "models" / "mask_classifier.pt")
     assert shipped["detector"] and shipped["detector_training"] and shipped["onet"]   # something to keep
+    assert shipped["incorrect_odds"] != 1.0
     data = toy_crops(tmp_path / "crops", n=6)
     assert run("train_mask_detection_model.py", "--data_dir", data, "--models_dir", tmp_path, "--name", "again",
                "--epochs", "0", "--init_from", ROOT / "models" / "mask_classifier.pt", "--min_face_size", "12") == 0
     again = load_checkpoint(tmp_path / "again.pt")
-    for key in ("detector_training", "detect_every", "classes", "input_size", "model_args", "normalize", "crop_margin"):
+    for key in ("detector_training", "detect_every", "incorrect_odds", "classes", "input_size", "model_args",
+                "normalize", "crop_margin"):
         assert again[key] == shipped[key], key
     assert again["detector"]["min_face_size"] == 12 and shipped["detector"]["min_face_size"] != 12
     for k, v in shipped["detector"].items():                              # settings added later take defaults
@@ -125,3 +127,29 @@ def test_model_config_round_trip():
     assert again.detector.thresholds == (0.1, 0.2, 0.3) and again.detector.min_face_size == 9
     old = {"detector": {"min_face_size": 9}, "stream_detector": {"max_side": 640}}   # older files: one detector now
     assert ModelConfig.from_checkpoint(old).detector.max_side == 0 and "stream_detector" not in again.to_checkpoint()
+
+
+def test_incorrect_odds_reshares_only_the_non_compliant_probability(tmp_path, capsys):
+    """Hand-worked: P = (0.5, 0.1, 0.4) with odds x4 gives 0.1 * 4 : 0.4 of the 0.5 non-compliant,
+    (0.5, 0.25, 0.25); (0.3, 0.3, 0.4) with odds x2 gives (0.3, 0.42, 0.28), now incorrectly masked."""
+    from conftest import ROOT
+    clf = load_classifier(ROOT / "models" / "mask_classifier.pt")
+    order = [clf.classes.index(c) for c in ("correctly_masked", "incorrectly_masked", "not_masked")]
+    as_model = lambda rows: np.array(rows)[:, np.argsort(order)]          # noqa: E731  the model's class order
+    clf.incorrect_odds = 4.0
+    assert np.allclose(clf.resplit(as_model([[0.5, 0.1, 0.4]])), as_model([[0.5, 0.25, 0.25]]))
+    clf.incorrect_odds = 2.0
+    assert np.allclose(clf.resplit(as_model([[0.3, 0.3, 0.4]])), as_model([[0.3, 0.42, 0.28]]))
+    crops = [np.random.default_rng(i).integers(0, 255, (40, 40, 3), np.uint8) for i in range(6)]
+    clf.incorrect_odds = 1.0
+    plain = clf.predict_crops(crops)[2]
+    clf.incorrect_odds = 3.0
+    labels, _, probs = clf.predict_crops(crops)
+    k, n, c = order[1], order[2], order[0]
+    assert np.allclose(probs[:, c], plain[:, c], atol=1e-6) and np.allclose(probs.sum(1), 1, atol=1e-6)
+    assert np.allclose(probs[:, k] / probs[:, n], 3 * plain[:, k] / plain[:, n], rtol=1e-4)
+    assert labels == [clf.classes[i] for i in probs.argmax(1)]
+    data = toy_crops(tmp_path / "crops", n=3)
+    assert run("train_mask_detection_model.py", "--data_dir", data, "--models_dir", tmp_path,
+               "--incorrect_odds", "0") == 2
+    assert "error: --incorrect_odds must be above 0" in capsys.readouterr().out
