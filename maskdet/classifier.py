@@ -189,6 +189,9 @@ def _check(path, ckpt):
     for key in ("model", "model_args", "normalize"):
         if key not in ckpt:
             raise InputError(f"{path}: model file lacks '{key}'")
+    odds = ckpt.get("incorrect_odds", 1.0)
+    if not isinstance(odds, (int, float)) or not odds > 0:
+        raise InputError(f"{path}: the model's incorrect_odds {odds!r} is not a number above 0")
     if not isinstance(ckpt.get("detector", {}), (dict, type(None))):
         raise InputError(f"{path}: the model's 'detector' settings are not a mapping")
     if not isinstance(ckpt.get("onet", {}), (dict, type(None))):
