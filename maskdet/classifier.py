@@ -113,9 +113,11 @@ class Classifier:
 
     def resplit(self, probs):
         """Share each face's non-compliant probability between incorrectly and not masked with the odds
-        of the first multiplied by `incorrect_odds`; P(correctly masked) stays as it is. Real incorrectly
-        masked camera faces are under-called: nearly all the incorrectly masked faces the classifier
-        learnt from are renderings (MaskedFace-Net). Chosen three-fold on the training scenes (README)."""
+        of the first multiplied by `incorrect_odds`; P(correctly masked) stays as it is, but the label is
+        still the likeliest class, so it can change to or from correctly masked. Real incorrectly masked
+        camera faces are under-called: nearly all the incorrectly masked faces the classifier learnt
+        from are renderings (MaskedFace-Net). Chosen three-fold on the training scenes (README section
+        3; changing only the label between incorrectly and not masked gained nothing on streams)."""
         if self.incorrect_odds == 1.0:
             return probs
         k, n = self.classes.index("incorrectly_masked"), self.classes.index("not_masked")
