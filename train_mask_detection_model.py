@@ -9,6 +9,7 @@ The checkpoint carries weights, class names, input size, normalisation, detector
 training settings and a data summary. Seeded and deterministic on CPU.
 """
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -130,8 +131,8 @@ def with_flags(config, args):
     detector = {k: getattr(args, k) for k in ("min_face_size", "max_side", "thresholds", "min_score")
                 if getattr(args, k) is not None}
     kept = {k: getattr(args, k) for k in ("detect_every", "unsure_below", "incorrect_odds") if getattr(args, k) is not None}
-    if not kept.get("incorrect_odds", 1) > 0:
-        raise InputError(f"--incorrect_odds must be above 0, not {args.incorrect_odds}")
+    if not 0 < kept.get("incorrect_odds", 1) < math.inf:
+        raise InputError(f"--incorrect_odds must be a finite number above 0, not {args.incorrect_odds}")
     return config.merged(detector=detector, **kept)
 
 

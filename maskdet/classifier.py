@@ -1,5 +1,6 @@
 """The mask classifier: its networks (MTCNN's O-Net with a class head; the seed's small CNN), its
 checkpoint format, and inference on face crops."""
+import math
 from pathlib import Path
 
 import cv2
@@ -192,8 +193,8 @@ def _check(path, ckpt):
         if key not in ckpt:
             raise InputError(f"{path}: model file lacks '{key}'")
     odds = ckpt.get("incorrect_odds", 1.0)
-    if not isinstance(odds, (int, float)) or not odds > 0:
-        raise InputError(f"{path}: the model's incorrect_odds {odds!r} is not a number above 0")
+    if isinstance(odds, bool) or not isinstance(odds, (int, float)) or not 0 < odds < math.inf:
+        raise InputError(f"{path}: the model's incorrect_odds {odds!r} is not a finite number above 0")
     if not isinstance(ckpt.get("detector", {}), (dict, type(None))):
         raise InputError(f"{path}: the model's 'detector' settings are not a mapping")
     if not isinstance(ckpt.get("onet", {}), (dict, type(None))):

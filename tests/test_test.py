@@ -66,7 +66,8 @@ def test_shipped_model_on_drawn_masks(tiny_dataset, tmp_path):
     ("pickle", "not a loadable model file"),
     ("wrong_classes", "model classes"),
     ("wrong_format", "not a cctv-mask-detector model"),
-    ("negative_odds", "incorrect_odds -1.0 is not a number above 0"),
+    ("negative_odds", "incorrect_odds -1.0 is not a finite number above 0"),
+    ("infinite_odds", "incorrect_odds inf is not a finite number above 0"),
 ])
 def test_bad_model_files_are_refused(tmp_path, tiny_dataset, capsys, content, expect):
     path = tmp_path / "m.pt"
@@ -75,8 +76,9 @@ def test_bad_model_files_are_refused(tmp_path, tiny_dataset, capsys, content, ex
     elif content == "wrong_classes":
         ck = torch.load(MODEL, weights_only=True)
         torch.save({**ck, "classes": ["a", "b", "c"]}, path)
-    elif content == "negative_odds":
-        torch.save({**torch.load(MODEL, weights_only=True), "incorrect_odds": -1.0}, path)
+    elif content in ("negative_odds", "infinite_odds"):
+        odds = -1.0 if content == "negative_odds" else float("inf")
+        torch.save({**torch.load(MODEL, weights_only=True), "incorrect_odds": odds}, path)
     elif content == "wrong_format":
         torch.save({"model": {}}, path)
     elif content is not None:

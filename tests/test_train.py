@@ -134,6 +134,7 @@ def test_incorrect_odds_reshares_only_the_non_compliant_probability(tmp_path, ca
     (0.5, 0.25, 0.25); (0.3, 0.3, 0.4) with odds x2 gives (0.3, 0.42, 0.28), now incorrectly masked."""
     from conftest import ROOT
     clf = load_classifier(ROOT / "models" / "mask_classifier.pt")
+    assert clf.incorrect_odds == load_checkpoint(ROOT / "models" / "mask_classifier.pt")["incorrect_odds"] == 2.0
     order = [clf.classes.index(c) for c in ("correctly_masked", "incorrectly_masked", "not_masked")]
     as_model = lambda rows: np.array(rows)[:, np.argsort(order)]          # noqa: E731  the model's class order
     clf.incorrect_odds = 4.0
@@ -150,6 +151,7 @@ def test_incorrect_odds_reshares_only_the_non_compliant_probability(tmp_path, ca
     assert np.allclose(probs[:, k] / probs[:, n], 3 * plain[:, k] / plain[:, n], rtol=1e-4)
     assert labels == [clf.classes[i] for i in probs.argmax(1)]
     data = toy_crops(tmp_path / "crops", n=3)
-    assert run("train_mask_detection_model.py", "--data_dir", data, "--models_dir", tmp_path,
-               "--incorrect_odds", "0") == 2
-    assert "error: --incorrect_odds must be above 0" in capsys.readouterr().out
+    for bad in ("0", "inf"):
+        assert run("train_mask_detection_model.py", "--data_dir", data, "--models_dir", tmp_path,
+                   "--incorrect_odds", bad) == 2
+        assert "error: --incorrect_odds must be a finite number above 0" in capsys.readouterr().out
