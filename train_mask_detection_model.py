@@ -9,7 +9,6 @@ The checkpoint carries weights, class names, input size, normalisation, detector
 training settings and a data summary. Seeded and deterministic on CPU.
 """
 import argparse
-import math
 import sys
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from tqdm import tqdm
 
 from maskdet import CLASSES, InputError, layout
 from maskdet.classifier import arch_of, load_checkpoint, new_net, write_model
-from maskdet.config import ModelConfig
+from maskdet.config import ModelConfig, odds_ok
 from maskdet.files import clean_partials
 from maskdet.training import augment, class_weights, load_split, normalize, standardize
 
@@ -131,7 +130,7 @@ def with_flags(config, args):
     detector = {k: getattr(args, k) for k in ("min_face_size", "max_side", "thresholds", "min_score")
                 if getattr(args, k) is not None}
     kept = {k: getattr(args, k) for k in ("detect_every", "unsure_below", "incorrect_odds") if getattr(args, k) is not None}
-    if not 0 < kept.get("incorrect_odds", 1) < math.inf:
+    if not odds_ok(kept.get("incorrect_odds", 1.0)):
         raise InputError(f"--incorrect_odds must be a finite number above 0, not {args.incorrect_odds}")
     return config.merged(detector=detector, **kept)
 

@@ -20,8 +20,8 @@ def counts(label, sure_face, sure_class=True):
     the detector is not sure of (score below count_score) counts only when it is called correctly
     masked: such a guess may keep the camera quiet, never make it speak. Three folds of the training
     scenes (188, each fold's verifier and classifier trained without it), false / missed alarms
-    against leaving every such face out: still path 15 / 6 -> 8 / 7, stream 11 / 9 -> 9 / 10. The false alarms it
-    removes were mostly 3-of-4 and 6-of-8 crowds, exactly at 75%, with a masked face the detector was
+    against leaving every such face out: still path 15 / 6 -> 8 / 7, stream 11 / 9 -> 9 / 10. The
+    false alarms it removes were mostly 3-of-4 and 6-of-8 crowds, exactly at 75%, with a masked face the detector was
     not sure of: masks hide what face detectors look for, so a cut-off on detector score drops masked
     faces more often than bare ones. On the evaluation scenes, with the verifier's scoring of its day,
     it cost one missed alarm a path (0 / 6 -> 0 / 7): a crowd below 75% whose unmasked faces were

@@ -1,6 +1,5 @@
 """The mask classifier: its networks (MTCNN's O-Net with a class head; the seed's small CNN), its
 checkpoint format, and inference on face crops."""
-import math
 from pathlib import Path
 
 import cv2
@@ -9,7 +8,7 @@ import torch
 from torch import nn
 
 from maskdet import CLASSES, InputError
-from maskdet.config import ModelConfig
+from maskdet.config import ModelConfig, odds_ok
 from maskdet.detect import FaceDetector, crop_box
 from maskdet.files import atomic_path
 from maskdet.mtcnn import channels_last
@@ -193,7 +192,7 @@ def _check(path, ckpt):
         if key not in ckpt:
             raise InputError(f"{path}: model file lacks '{key}'")
     odds = ckpt.get("incorrect_odds", 1.0)
-    if isinstance(odds, bool) or not isinstance(odds, (int, float)) or not 0 < odds < math.inf:
+    if not odds_ok(odds):
         raise InputError(f"{path}: the model's incorrect_odds {odds!r} is not a finite number above 0")
     if not isinstance(ckpt.get("detector", {}), (dict, type(None))):
         raise InputError(f"{path}: the model's 'detector' settings are not a mapping")

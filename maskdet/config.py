@@ -1,5 +1,6 @@
 """A model's configuration: everything a model file says besides its weights, read, merged and written
 in one place, so that a script that writes a model keeps whatever it does not change."""
+import math
 from dataclasses import dataclass, field, fields, replace
 
 from maskdet import CLASSES
@@ -44,3 +45,8 @@ class ModelConfig:
         if detector:
             changes["detector"] = DetectorSettings.from_dict({**self.detector.to_dict(), **detector})
         return replace(self, **changes)
+
+
+def odds_ok(value):
+    """Whether `value` can be a model's incorrect_odds: a finite number above 0."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and 0 < value < math.inf

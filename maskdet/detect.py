@@ -140,9 +140,10 @@ class FaceDetector:
         min_score, one per face. The first pass reads the crop where the search put it, often off a
         masked face (annotators frame the mask and chin, YuNet the eyes), and says near 0 where the
         second, on the re-placed box, says face; the surer pass, not the second, so that a pass that
-        lost a face cannot overrule one that found it (the two tie on the folds). Three folds of the training scenes, each at the lowest min_score reaching precision 0.88 on the
-        still path: recall >= 32 px / < 32 px / precision still 0.921 / 0.880 / 0.897 -> 0.938 /
-        0.895 / 0.886 and stream 0.931 / 0.860 / 0.870 -> 0.934 / 0.866 / 0.886 against the geometric
+        lost a face cannot overrule one that found it (the two tie on the folds). Three folds of the
+        training scenes, each at the lowest min_score reaching precision 0.88 on the still path:
+        recall >= 32 px / < 32 px / precision still 0.921 / 0.880 / 0.897 -> 0.938 / 0.895 / 0.886
+        and stream 0.931 / 0.860 / 0.870 -> 0.934 / 0.866 / 0.886 against the geometric
         mean of the search's and both passes' scores (min_score 0.4 -> 0.45); wrong announcements
         still 15 -> 15, stream 19 -> 17. The box is always the second pass's, whichever pass is
         surer (the first pass's box is the one the second pass corrects)."""
