@@ -78,7 +78,8 @@ def test_the_settings_pick_the_backend():
 
 
 def test_settings_round_trip_through_a_model_file_dict():
-    s = DetectorSettings(backend="yunet", upscale=2.0, thresholds=(0.4,), min_score=0.7, count_score=0.9)
+    s = DetectorSettings(backend="yunet", upscale=2.0, thresholds=(0.4,), min_score=0.7, count_score=0.9, mask_ssd=0.8,
+                         mask_ssd_side=960)
     assert DetectorSettings.from_dict(s.to_dict()) == s
     old = {"min_face_size": 5, "thresholds": [0.3, 0.05, 0.05], "verify": True}   # a model file from before backends
     assert DetectorSettings.from_dict(old).backend == "mtcnn" and DetectorSettings.from_dict(old).upscale == 1.0
@@ -215,3 +216,53 @@ def test_the_verifier_scores_a_proposal_where_it_re_places_it(portraits, monkeyp
     crops = []
     monkeypatch.setattr(detect, "onet_boxes", lambda net, rgb, boxes, mirror=False: crops.append(len(boxes)))
     assert det._verify(frame, [Face(truth, 0.2)]) == [] and crops == []     # 0.2 < 0.45 ** 2: never verified
+
+
+MASK_SSD = DetectorSettings(backend="yunet", thresholds=(0.999,), verify=False, mask_ssd=0.5)  # YuNet finds nothing
+
+
+def test_aizoo_mask_detector_finds_both_portraits_where_they_were_pasted(portraits):
+    from maskdet.aizoo import MaskSSD
+
+    frame, truth = scene(portraits, [("hopper", (160, 188), (40, 60)), ("astronaut", (300, 300), (300, 120))])
+    boxes, scores = MaskSSD().detect(frame, 0.5)
+    assert len(boxes) == 2 and (scores >= 0.5).all() and (scores <= 1).all()
+    for box, known in zip(sorted(boxes.tolist()), truth):
+        assert iou(box, known) > 0.4
+    assert len(MaskSSD().detect(np.full((240, 320, 3), 110, np.uint8), 0.5)[0]) == 0
+
+
+@pytest.mark.parametrize("w, h", [(360, 360), (400, 296), (1280, 720), (203, 161)])
+def test_aizoo_anchors_are_the_networks_grid(w, h):
+    """One anchor per output row of the network at any input size, and at the 360x360 input it was trained
+    on, the authors' feature maps (45, 23, 12, 6, 4 cells a side; their pytorch_infer.py)."""
+    from maskdet.aizoo import WEIGHTS, anchors, feature_sizes
+    from maskdet.yunet import session
+
+    net = session(WEIGHTS)
+    loc, conf = net.run(None, {net.get_inputs()[0].name: np.zeros((1, 3, h, w), np.float32)})
+    assert loc.shape[1] == conf.shape[1] == len(anchors(w, h))
+    assert feature_sizes(360) == [45, 23, 12, 6, 4]
+
+
+def test_the_mask_detector_adds_the_faces_the_search_kept_none_of(portraits):
+    """Where the search keeps nothing, the mask detector's faces come back as faces (its box as the
+    proposal); where the search keeps a face, the mask detector adds no second one."""
+    frame, truth = scene(portraits, [("hopper", (160, 188), (40, 60)), ("astronaut", (300, 300), (300, 120))])
+    added = FaceDetector(MASK_SSD).detect(frame)
+    assert len(added) == 2 and all(f.landmarks is None and f.proposal == f.box for f in added)
+    assert all(iou(f.box, known) > 0.4 and f.score >= 0.5 for f, known in zip(added, truth))
+    both = FaceDetector(DetectorSettings(backend="yunet", thresholds=(0.6,), verify=False, mask_ssd=0.5)).detect(frame)
+    assert len(both) == 2 and all(f.landmarks is not None for f in both)   # YuNet's faces, none added
+    assert FaceDetector(MASK_SSD).detect(np.full((240, 320, 3), 110, np.uint8)) == []
+
+
+def test_the_mask_detector_sees_the_frame_shrunk_to_its_side(portraits):
+    """A 1280x720 frame is searched at 640x360 when mask_ssd_side is 640, and its faces come back in the
+    frame's pixels."""
+    frame, (truth,) = scene(portraits, [("astronaut", (400, 400), (500, 200))], size=(1280, 720))
+    det = FaceDetector(DetectorSettings(**{**MASK_SSD.to_dict(), "mask_ssd_side": 640}))
+    seen, detect = [], det.mask_ssd.detect
+    det.mask_ssd.detect = lambda image, threshold: seen.append(image.shape[1::-1]) or detect(image, threshold)
+    (face,) = det.detect(frame)
+    assert seen == [(640, 360)] and iou(face.box, truth) > 0.4

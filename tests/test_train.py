@@ -103,7 +103,7 @@ def test_init_from_keeps_what_the_flags_do_not_change(tmp_path):
     from conftest import ROOT
     shipped = load_checkpoint(ROOT / "models" / "mask_classifier.pt")
     assert shipped["detector"] and shipped["detector_training"] and shipped["onet"]   # something to keep
-    assert shipped["incorrect_odds"] != 1.0
+    assert shipped["incorrect_odds"] != 1.0 and shipped["detector"]["mask_ssd"] > 0
     data = toy_crops(tmp_path / "crops", n=6)
     assert run("train_mask_detection_model.py", "--data_dir", data, "--models_dir", tmp_path, "--name", "again",
                "--epochs", "0", "--init_from", ROOT / "models" / "mask_classifier.pt", "--min_face_size", "12") == 0
@@ -116,6 +116,12 @@ def test_init_from_keeps_what_the_flags_do_not_change(tmp_path):
         assert k == "min_face_size" or again["detector"][k] == v, k
     assert all(torch.equal(again["onet"][k], shipped["onet"][k]) for k in shipped["onet"])
     assert all(torch.equal(again["model"][k], shipped["model"][k]) for k in shipped["model"])   # 0 epochs
+    assert run("train_mask_detection_model.py", "--data_dir", data, "--models_dir", tmp_path, "--name", "off",
+               "--epochs", "0", "--init_from", tmp_path / "again.pt", "--mask_ssd", "0") == 0
+    off = load_checkpoint(tmp_path / "off.pt")["detector"]
+    assert off["mask_ssd"] == 0 and {k: v for k, v in off.items() if k != "mask_ssd"} == \
+        {k: v for k, v in again["detector"].items() if k != "mask_ssd"}
+    assert load_classifier(tmp_path / "off.pt").face_detector().mask_ssd is None
 
 
 def test_model_config_round_trip():
