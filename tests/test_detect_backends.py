@@ -230,6 +230,8 @@ def test_aizoo_mask_detector_finds_both_portraits_where_they_were_pasted(portrai
     for box, known in zip(sorted(boxes.tolist()), truth):
         assert iou(box, known) > 0.4
     assert len(MaskSSD().detect(np.full((240, 320, 3), 110, np.uint8), 0.5)[0]) == 0
+    widths = [b[2] - b[0] for b in truth]                                   # min_face_size drops narrower faces
+    assert len(MaskSSD(min(widths) / 2).detect(frame, 0.5)[0]) == 2 and len(MaskSSD(max(widths) * 2).detect(frame, 0.5)[0]) == 0
 
 
 @pytest.mark.parametrize("w, h", [(360, 360), (400, 296), (1280, 720), (203, 161)])
