@@ -48,6 +48,7 @@ def parse_args(argv=None):
     g.add_argument("--min_score", type=float, default=0.45, help="keep faces whose verified score is at least this")
     g.add_argument("--mask_ssd", type=float, default=0.8,
                    help="AIZOO's mask detector also searches: add its faces scoring at least this where none was kept (0: off)")
+    g.add_argument("--mask_ssd_side", type=int, default=800, help="... on the frame shrunk to this longer side (0: no limit)")
     g.add_argument("--count_score", type=float, default=0.9, help="faces scoring less are not sure: the rule counts them only when called correctly masked")
     return p.parse_args(argv)
 
@@ -81,7 +82,8 @@ def main(argv=None):
         config = ModelConfig.from_checkpoint(ckpt)
         settings = replace(config.detector, backend=opt.backend, upscale=opt.upscale, max_side=opt.max_side,
                            min_face_size=opt.min_face_size, thresholds=tuple(opt.thresholds), pad=opt.pad,
-                           min_score=opt.min_score, count_score=opt.count_score, mask_ssd=opt.mask_ssd, verify=True)
+                           min_score=opt.min_score, count_score=opt.count_score, mask_ssd=opt.mask_ssd,
+                           mask_ssd_side=opt.mask_ssd_side, verify=True)
         proposed = proposals(scenes, replace(settings, min_score=0.0, mask_ssd=0.0))  # the search's own proposals
         if not proposed:
             raise InputError(f"{', '.join(opt.data_dir)}: none of the annotated images could be read")

@@ -50,6 +50,7 @@ def parse_args(argv=None):
     g.add_argument("--min_score", type=float, default=None, help="drop faces with a lower final probability")
     g.add_argument("--mask_ssd", type=float, default=None,
                    help="AIZOO's mask detector also searches: add its faces scoring at least this where none was kept (0: off)")
+    g.add_argument("--mask_ssd_side", type=int, default=None, help="... on the frame shrunk to this longer side (0: no limit)")
     g.add_argument("--detect_every", type=int, default=None, help="footage: detect every k-th frame, track in between")
     g.add_argument("--unsure_below", type=float, default=None,
                    help="a face whose class probability is lower is shown as unsure and not counted by the rule")
@@ -129,7 +130,8 @@ def network_config(arch, args):
 def with_flags(config, args):
     """The configuration with the still-image detector settings, detect_every, unsure_below and
     incorrect_odds the flags give."""
-    detector = {k: getattr(args, k) for k in ("min_face_size", "max_side", "thresholds", "min_score", "mask_ssd")
+    detector = {k: getattr(args, k) for k in ("min_face_size", "max_side", "thresholds", "min_score", "mask_ssd",
+                                             "mask_ssd_side")
                 if getattr(args, k) is not None}
     kept = {k: getattr(args, k) for k in ("detect_every", "unsure_below", "incorrect_odds") if getattr(args, k) is not None}
     if not odds_ok(kept.get("incorrect_odds", 1.0)):

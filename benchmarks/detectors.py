@@ -10,7 +10,9 @@ at 0, and every cut-off is applied afterwards: keeping faces scoring >= s after 
 suppression is what the detector does with min_score = s (suppression goes best first, so a face
 is only ever suppressed by a better one). `count_score` (the score from which the detector is sure of a face; announce.counts) is swept the same way.
 Each variant's cut-offs are then chosen (CHOOSE) on this run's split, or taken from --choose_from;
-"shipped" keeps the model's own.
+"shipped" keeps the model's own. The other variants are one search alone (no mask detector); "shipped"
+runs as the model does, at its own min_score and with its mask detector, whose faces are added only
+where no kept face is: a higher cut-off applied afterwards drops faces but adds none of those back.
 """
 import argparse
 import json
@@ -58,10 +60,13 @@ def parse_args(argv=None):
 
 
 def settings_of(clf, name):
-    """The detector settings of a variant: the model's with the variant's overrides, cut-off at 0."""
+    """The detector settings of a variant: the model's with the variant's overrides, cut-off at 0 and no
+    mask detector; "shipped": the model's own."""
     from maskdet.detect import DetectorSettings
 
-    return DetectorSettings.from_dict({**clf.detector.to_dict(), **VARIANTS[name], "min_score": 0.0})
+    if name == "shipped":
+        return clf.detector
+    return DetectorSettings.from_dict({**clf.detector.to_dict(), **VARIANTS[name], "min_score": 0.0, "mask_ssd": 0.0})
 
 
 def predict(scenes, clf, names):

@@ -47,12 +47,10 @@ def anchors(w, h):
 
 
 class MaskSSD:
-    """detect(rgb, threshold) -> (boxes (n, 4) x1 y1 x2 y2 in pixels of `rgb`, scores (n,)): faces, masked or
-    not, scoring at least `threshold` (a face's score is its likelier class's). Faces narrower than
-    `min_face_size` pixels of `rgb` are dropped, as YuNet drops them."""
+    """detect(rgb, threshold) -> (boxes (n, 4) x1 y1 x2 y2 in pixels of `rgb`, clipped to it, scores (n,)):
+    faces, masked or not, scoring at least `threshold` (a face's score is its likelier class's)."""
 
-    def __init__(self, min_face_size=0, weights=WEIGHTS):
-        self.min_face_size = min_face_size
+    def __init__(self, weights=WEIGHTS):
         self.net = session(weights)
         self.input = self.net.get_inputs()[0].name
 
@@ -66,10 +64,8 @@ class MaskSSD:
         scores = conf.max(1)
         keep = scores >= threshold
         boxes, scores = decode(loc[keep], anchors(pw, ph)[keep]), scores[keep].astype(np.float64)
-        kept = nms(boxes, scores, NMS) if len(scores) else []
-        boxes, scores = np.clip(boxes[kept], 0, [w, h, w, h]), scores[kept]
-        wide = boxes[:, 2] - boxes[:, 0] >= self.min_face_size
-        return boxes[wide], scores[wide]
+        kept = nms(boxes, scores, NMS)
+        return np.clip(boxes[kept], 0, [w, h, w, h]), scores[kept]
 
 
 def decode(loc, anchor):

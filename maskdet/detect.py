@@ -28,9 +28,9 @@ class DetectorSettings:
     min_score: float = 0.0        # drop faces whose final probability is below this (with a verifier: its score)
     count_score: float = 0.0      # a face scoring less is not sure: the rule counts it only when called correctly masked
     verify: bool = True           # use the model's verifier, when it has one
-    mask_ssd: float = 0.0         # AIZOO's mask detector searches too; its faces scoring >= this are added where
-                                  # the search kept none, placed by the verifier (0: off; maskdet.aizoo)
-    mask_ssd_side: int = 800      # ... on the frame shrunk so that its longer side is at most this
+    mask_ssd: float = 0.0         # AIZOO's mask detector searches too; its faces scoring >= this (its own score, not
+                                  # min_score's) are added where the search kept none, placed by the verifier (0: off)
+    mask_ssd_side: int = 800      # ... on the frame shrunk so that its longer side is at most this (0: no limit)
 
     @classmethod
     def from_dict(cls, d):
@@ -111,7 +111,7 @@ class FaceDetector:
         self.mask_ssd = None
         if s.mask_ssd > 0:
             from maskdet.aizoo import MaskSSD
-            self.mask_ssd = MaskSSD(s.min_face_size)
+            self.mask_ssd = MaskSSD()
 
     def detect(self, rgb, pad=None, thresholds=None):
         """All faces in one RGB uint8 frame, sorted left to right; `pad` and `thresholds` override the settings."""
@@ -122,7 +122,7 @@ class FaceDetector:
         found = self.search.detect(self._prepare(rgb, scale, pad), thresholds or s.thresholds)
         faces = self._faces(*found, scale, pad, w, h)
         faces = faces if self.verifier is None else self._verify(rgb, faces)
-        return faces if self.mask_ssd is None else self._add_masked(rgb, faces)
+        return faces if self.mask_ssd is None else self._add_masked(rgb, faces, s.min_face_size / scale)
 
     def is_sure(self, face):
         """Whether this face scores at least count_score (announce.counts: how the rule counts it)."""
@@ -160,36 +160,44 @@ class FaceDetector:
         faces = [f for f in faces if f.score >= floor]
         if not faces:
             return faces
-        moved, p1 = onet_boxes(self.verifier, rgb, [f.box for f in faces], mirror=True)
-        boxes, p2 = onet_boxes(self.verifier, rgb, moved, mirror=True)
+        boxes, p1, p2 = self._place(rgb, [f.box for f in faces])
         score = np.sqrt(np.array([f.score for f in faces]) * np.maximum(p1, p2))
         keep = [k for k in nms(boxes, score, VERIFY_NMS) if score[k] >= self.settings.min_score]
         out = [Face(tuple(float(v) for v in boxes[k]), float(score[k]), faces[k].landmarks, faces[k].box) for k in keep]
         return sorted(out, key=lambda f: f.box[0])
 
-    def _add_masked(self, rgb, faces):
+    def _place(self, rgb, boxes):
+        """The verifier's two passes (mirror-averaged) on `boxes`: (the second pass's boxes, the first
+        pass's probabilities, the second's)."""
+        moved, p1 = onet_boxes(self.verifier, rgb, boxes, mirror=True)
+        placed, p2 = onet_boxes(self.verifier, rgb, moved, mirror=True)
+        return placed, p1, p2
+
+    def _add_masked(self, rgb, faces, min_width):
         """`faces` and the faces AIZOO's mask detector finds where none of them is (overlap at most
-        VERIFY_NMS, before and after placing), surest first: each placed by the verifier's two passes when
-        there is one (its own box is the proposal the classifier also reads) and scored by the mask
-        detector. Three folds of the training scenes, recall >= 32 px / < 32 px / precision: stream
+        VERIFY_NMS, before and after placing) and at least `min_width` frame pixels wide (min_face_size,
+        which is in pixels of the search's image), surest first: each placed by the verifier's two
+        passes when there is one (its own box is then the proposal the classifier also reads) and
+        scored by the mask detector. Three folds of the training scenes, recall >= 32 px / < 32 px / precision: stream
         0.934 / 0.866 / 0.886 -> 0.948 / 0.868 / 0.886, still 0.938 / 0.895 / 0.886 -> 0.962 / 0.899 /
         0.886 (mask_ssd 0.8, mask_ssd_side 800; README, section 3)."""
         s = self.settings
         h, w = rgb.shape[:2]
-        scale = min(1.0, s.mask_ssd_side / max(h, w))
-        small = rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        scale = min(1.0, s.mask_ssd_side / max(h, w)) if s.mask_ssd_side else 1.0
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        small = rgb if scale == 1.0 else cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
         boxes, scores = self.mask_ssd.detect(small, s.mask_ssd)
-        boxes = boxes / scale
-        new = [k for k, b in enumerate(boxes) if all(iou(b, f.box) <= VERIFY_NMS for f in faces)]
-        boxes, scores = boxes[new], scores[new]  # a face already kept is not placed again
-        placed = boxes
-        if self.verifier is not None and len(boxes):
-            moved, _ = onet_boxes(self.verifier, rgb, boxes, mirror=True)
-            placed, _ = onet_boxes(self.verifier, rgb, moved, mirror=True)
+        boxes = boxes * np.tile((w / size[0], h / size[1]), 2)
+        new = [k for k, b in enumerate(boxes) if b[2] - b[0] >= max(2.0, min_width)
+               and all(iou(b, f.box) <= VERIFY_NMS for f in faces)]  # a face already kept is not placed again
+        boxes, scores = boxes[new], scores[new]
+        verified = self.verifier is not None
+        placed = self._place(rgb, boxes)[0] if verified and len(boxes) else boxes
         out = list(faces)
         for k in np.argsort(-scores, kind="stable"):
             if all(iou(placed[k], f.box) <= VERIFY_NMS for f in out):
-                out.append(Face(tuple(float(v) for v in placed[k]), float(scores[k]), None, tuple(float(v) for v in boxes[k])))
+                proposal = tuple(float(v) for v in boxes[k]) if verified else None
+                out.append(Face(tuple(float(v) for v in placed[k]), float(scores[k]), None, proposal))
         return sorted(out, key=lambda f: f.box[0])
 
     @staticmethod

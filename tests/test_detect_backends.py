@@ -230,8 +230,6 @@ def test_aizoo_mask_detector_finds_both_portraits_where_they_were_pasted(portrai
     for box, known in zip(sorted(boxes.tolist()), truth):
         assert iou(box, known) > 0.4
     assert len(MaskSSD().detect(np.full((240, 320, 3), 110, np.uint8), 0.5)[0]) == 0
-    widths = [b[2] - b[0] for b in truth]                                   # min_face_size drops narrower faces
-    assert len(MaskSSD(min(widths) / 2).detect(frame, 0.5)[0]) == 2 and len(MaskSSD(max(widths) * 2).detect(frame, 0.5)[0]) == 0
 
 
 @pytest.mark.parametrize("w, h", [(360, 360), (400, 296), (1280, 720), (203, 161)])
@@ -252,8 +250,11 @@ def test_the_mask_detector_adds_the_faces_the_search_kept_none_of(portraits):
     proposal); where the search keeps a face, the mask detector adds no second one."""
     frame, truth = scene(portraits, [("hopper", (160, 188), (40, 60)), ("astronaut", (300, 300), (300, 120))])
     added = FaceDetector(MASK_SSD).detect(frame)
-    assert len(added) == 2 and all(f.landmarks is None and f.proposal == f.box for f in added)
+    assert len(added) == 2 and all(f.landmarks is None and f.proposal is None for f in added)   # no verifier
     assert all(iou(f.box, known) > 0.4 and f.score >= 0.5 for f, known in zip(added, truth))
+    widths = [b[2] - b[0] for b in truth]        # min_face_size (pixels of the search's image, here the frame's)
+    narrow = lambda size: DetectorSettings(**{**MASK_SSD.to_dict(), "min_face_size": size})   # noqa: E731
+    assert len(FaceDetector(narrow(min(widths) / 2)).detect(frame)) == 2 and FaceDetector(narrow(max(widths) * 2)).detect(frame) == []
     both = FaceDetector(DetectorSettings(backend="yunet", thresholds=(0.6,), verify=False, mask_ssd=0.5)).detect(frame)
     assert len(both) == 2 and all(f.landmarks is not None for f in both)   # YuNet's faces, none added
     assert FaceDetector(MASK_SSD).detect(np.full((240, 320, 3), 110, np.uint8)) == []
@@ -268,3 +269,19 @@ def test_the_mask_detector_sees_the_frame_shrunk_to_its_side(portraits):
     det.mask_ssd.detect = lambda image, threshold: seen.append(image.shape[1::-1]) or detect(image, threshold)
     (face,) = det.detect(frame)
     assert seen == [(640, 360)] and iou(face.box, truth) > 0.4
+
+
+def test_the_verifier_places_the_mask_detectors_faces(portraits, monkeypatch):
+    """With a verifier, each added face is where its two passes put it, its own box kept as the proposal;
+    two boxes the verifier places on one face give one face, the mask detector's surer."""
+    from maskdet.classifier import load_classifier
+
+    frame, truth = scene(portraits, [("hopper", (160, 188), (40, 60)), ("astronaut", (300, 300), (300, 120))])
+    det = FaceDetector(DetectorSettings(**{**MASK_SSD.to_dict(), "verify": True}),
+                       load_classifier("models/mask_classifier.pt").verifier)
+    faces = det.detect(frame)
+    assert len(faces) == 2 and all(f.proposal is not None and f.proposal != f.box for f in faces)
+    assert all(iou(f.box, known) > 0.5 for f, known in zip(faces, truth))
+    monkeypatch.setattr(det, "_place", lambda rgb, boxes: (np.array([truth[0]] * len(boxes)), None, None))
+    (one,) = det.detect(frame)
+    assert one.box == truth[0] and one.score == max(f.score for f in faces)

@@ -21,14 +21,14 @@ def test_verifier_is_trained_stored_and_inherited(tmp_path):
     out.parent.mkdir()
     out.write_bytes(b"an earlier model")
     assert run("finetune_detector.py", "--data_dir", scenes, "--model", MODEL, "--output", out, "--split", "all",
-               "--epochs", "1", "--count_score", "0.8", "--pad", "0.1", "--upscale", "1.5", "--mask_ssd", "0.7") == 0
+               "--epochs", "1", "--count_score", "0.8", "--pad", "0.1", "--upscale", "1.5", "--mask_ssd", "0.7", "--mask_ssd_side", "960") == 0
     assert MODEL.read_bytes() == before                         # --output: the source model is untouched
     assert out.with_suffix(".prev.pt").read_bytes() == b"an earlier model"   # what it replaced is kept
     from maskdet.classifier import load_checkpoint, load_classifier
 
     ckpt = load_checkpoint(out)
     assert ckpt["detector"]["min_score"] == 0.45 and ckpt["detector"]["count_score"] == 0.8
-    assert ckpt["detector"]["mask_ssd"] == 0.7
+    assert (ckpt["detector"]["mask_ssd"], ckpt["detector"]["mask_ssd_side"]) == (0.7, 960)
     trained = ckpt["onet"]["dense6_1.weight"]
     from maskdet.onet import new_onet
     assert not torch.equal(trained, new_onet().state_dict()["dense6_1.weight"])  # it learned something

@@ -117,10 +117,11 @@ def test_init_from_keeps_what_the_flags_do_not_change(tmp_path):
     assert all(torch.equal(again["onet"][k], shipped["onet"][k]) for k in shipped["onet"])
     assert all(torch.equal(again["model"][k], shipped["model"][k]) for k in shipped["model"])   # 0 epochs
     assert run("train_mask_detection_model.py", "--data_dir", data, "--models_dir", tmp_path, "--name", "off",
-               "--epochs", "0", "--init_from", tmp_path / "again.pt", "--mask_ssd", "0") == 0
+               "--epochs", "0", "--init_from", tmp_path / "again.pt", "--mask_ssd", "0", "--mask_ssd_side", "640") == 0
     off = load_checkpoint(tmp_path / "off.pt")["detector"]
-    assert off["mask_ssd"] == 0 and {k: v for k, v in off.items() if k != "mask_ssd"} == \
-        {k: v for k, v in again["detector"].items() if k != "mask_ssd"}
+    changed = ("mask_ssd", "mask_ssd_side")
+    assert (off["mask_ssd"], off["mask_ssd_side"]) == (0, 640) and again["detector"]["mask_ssd_side"] != 640
+    assert {k: v for k, v in off.items() if k not in changed} == {k: v for k, v in again["detector"].items() if k not in changed}
     assert load_classifier(tmp_path / "off.pt").face_detector().mask_ssd is None
 
 
