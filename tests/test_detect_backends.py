@@ -254,7 +254,8 @@ def test_the_mask_detector_adds_the_faces_the_search_kept_none_of(portraits):
     assert all(iou(f.box, known) > 0.4 and f.score >= 0.5 for f, known in zip(added, truth))
     widths = [b[2] - b[0] for b in truth]        # min_face_size (pixels of the search's image, here the frame's)
     narrow = lambda size: DetectorSettings(**{**MASK_SSD.to_dict(), "min_face_size": size})   # noqa: E731
-    assert len(FaceDetector(narrow(min(widths) / 2)).detect(frame)) == 2 and FaceDetector(narrow(max(widths) * 2)).detect(frame) == []
+    assert len(FaceDetector(narrow(min(widths) / 2)).detect(frame)) == 2
+    assert FaceDetector(narrow(max(widths) * 2)).detect(frame) == []
     both = FaceDetector(DetectorSettings(backend="yunet", thresholds=(0.6,), verify=False, mask_ssd=0.5)).detect(frame)
     assert len(both) == 2 and all(f.landmarks is not None for f in both)   # YuNet's faces, none added
     assert FaceDetector(MASK_SSD).detect(np.full((240, 320, 3), 110, np.uint8)) == []
