@@ -6,6 +6,7 @@ downloaded at run time.
 
 The network is fully convolutional: it runs on the frame at its own size, and its anchors keep the pixel
 sizes it was trained with (a 360x360 input: 14 to 260 px), so a face is seen at the pixels it has."""
+from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -32,9 +33,11 @@ def feature_sizes(n):
     return f[:4] + [f[3] - 2]
 
 
+@lru_cache(maxsize=8)
 def anchors(w, h):
     """(n, 4) anchors as centre x, centre y, width, height in pixels of a w x h input, in the network's
-    output order (per level, row, column, then the level's four shapes)."""
+    output order (per level, row, column, then the level's four shapes); a stream's frames share one
+    size, so they are computed once per size (read-only: callers index, never write)."""
     out = []
     for level, (fh, fw) in enumerate(zip(feature_sizes(h), feature_sizes(w))):
         small, large = (s * TRAINED_SIDE for s in ANCHOR_SIZES[level])
@@ -43,7 +46,9 @@ def anchors(w, h):
         cy, cx = np.meshgrid((np.arange(fh) + 0.5) * h / fh, (np.arange(fw) + 0.5) * w / fw, indexing="ij")
         centres = np.repeat(np.stack([cx.ravel(), cy.ravel()], 1), len(wh), axis=0)
         out.append(np.concatenate([centres, np.tile(wh, (fh * fw, 1))], 1))
-    return np.concatenate(out)
+    grid = np.concatenate(out)
+    grid.flags.writeable = False
+    return grid
 
 
 class MaskSSD:
