@@ -17,6 +17,11 @@ from maskdet.metrics import iou, match_boxes
 # after another 11x and more.
 CUT_THUMB, CUT_LEVEL, CUT_SHARE, CUT_RATIO, CUT_FLOOR, CUT_HISTORY = (64, 36), 30, 0.02, 6.0, 0.005, 5
 FOLLOW_THRESHOLD = 0.2  # follower probability (O-Net or verifier, the surer) that keeps a followed face alive
+# A face the last search found whose 16x16 grey thumbnail differs from the one where it was placed by less
+# than 4 grey levels on average has not moved: it stays where it was placed, not re-fitted. (Re-fitting
+# a still face each frame walked its box off it: the training scenes played as a stream lost small
+# faces 1-2 px a frame in the 3 frames after a search; three folds, 2 to 8 levels alike.)
+STILL_THUMB, STILL_LEVEL = (16, 16), 4.0
 
 
 M_MMAP_THRESHOLD, BIG_BLOCK = -3, 16 * 2**20  # glibc's mallopt parameter; blocks this large bypass the heap
@@ -59,6 +64,8 @@ class Track:
     missed: int = 0
     sure: bool = True      # the detector was sure of its last detection (announce.counts)
     pending: list = field(default_factory=list)  # boxes shown on frames it was not followed on, placed once it is
+    look: np.ndarray = None  # thumbnail of the face where it was last placed (_look)
+    seen: bool = True        # the last search found it
 
     def predicted(self):
         """Where the face should be on this frame: its last box moved by its velocity per frame since."""
@@ -147,11 +154,14 @@ class FacePipeline:
         _, _, probs = self.clf.predict_faces(rgb, faces)
         matches = match_boxes([t.predicted() for t in self.tracks], boxes, threshold=0.3)
         for i, j in matches:
-            self._move(self.tracks[i], boxes[j], probs[j])
+            self._move(self.tracks[i], boxes[j], _look(rgb, boxes[j]), probs[j])
             self.tracks[i].sure = self.detector.is_sure(faces[j])
         matched = {i for i, _ in matches}
+        for i, t in enumerate(self.tracks):
+            t.seen = i in matched
         self._follow(rgb, [t for i, t in enumerate(self.tracks) if i not in matched])
-        born = [Track(self.next_id + k, boxes[j], probs[j].copy(), sure=self.detector.is_sure(faces[j]))
+        born = [Track(self.next_id + k, boxes[j], probs[j].copy(), sure=self.detector.is_sure(faces[j]),
+                      look=_look(rgb, boxes[j]))
                 for k, j in enumerate(sorted(set(range(len(boxes))) - {j for _, j in matches}))]
         self.next_id += len(born)
         self.tracks += born
@@ -176,17 +186,25 @@ class FacePipeline:
 
     def _follow(self, rgb, tracks):
         """Move tracks without a detection: O-Net on the predicted box. A track it loses leaves the boxes
-        shown while it was not followed where it was last seen."""
+        shown while it was not followed where it was last seen. A face the last search found that has not
+        moved (STILL_LEVEL) stays where it is."""
+        moving = []
+        for t in tracks:
+            if t.seen and np.mean(np.abs(_look(rgb, t.box) - t.look)) < STILL_LEVEL:
+                self._move(t, t.box, t.look)
+            else:
+                moving.append(t)
+        tracks = moving
         predicted = [t.predicted() for t in tracks]
         boxes, scores = self.detector.refine(rgb, predicted)
         kept = [k for k, s in enumerate(scores) if s >= self.follow]
         for k in kept:
-            self._move(tracks[k], boxes[k])
+            self._move(tracks[k], boxes[k], _look(rgb, boxes[k]))
         for k in sorted(set(range(len(tracks))) - set(kept)):
             tracks[k].box, tracks[k].missed, tracks[k].pending = predicted[k], tracks[k].missed + 1, []
 
-    def _move(self, t, box, probs=None):
-        """A confirmed new position of track `t`, with its class probabilities when it was classified;
+    def _move(self, t, box, look, probs=None):
+        """A confirmed new position of track `t` and its thumbnail there, with its class probabilities when it was classified;
         the boxes shown on the frames since its last one move in steps from there to here. The
         velocity (per frame) moves the box's centre only: extrapolating its size let boxes grow off a
         turning head (walkers, searching every 8th frame: recall against naive 0.899 -> 0.908)."""
@@ -195,7 +213,7 @@ class FacePipeline:
             shown[:] = t.box + (box - t.box) * k / steps
         shift = np.tile(((box[:2] + box[2:]) - (t.box[:2] + t.box[2:])) / 2, 2) / steps
         t.velocity = 0.5 * t.velocity + 0.5 * shift
-        t.box, t.missed, t.pending = box, 0, []
+        t.box, t.look, t.missed, t.pending = box, look, 0, []
         if probs is not None:
             t.votes = self.decay * t.votes + probs
 
@@ -215,3 +233,12 @@ class FacePipeline:
         sure = self.clf.is_sure(float(p[k]))
         return {"box": [round(float(v), 1) for v in box], "label": self.clf.classes[k], "score": round(float(p[k]), 3),
                 "track": t.id, "counted": counts(self.clf.classes[k], sure_face, sure), **({} if sure else {"unsure": True})}
+
+
+def _look(rgb, box):
+    """The 16x16 grey thumbnail (float32) of `box` on an RGB frame: whether a face moved (STILL_LEVEL)."""
+    h, w = rgb.shape[:2]
+    x1, y1 = min(max(0, int(box[0])), w - 1), min(max(0, int(box[1])), h - 1)
+    x2, y2 = max(x1 + 1, min(w, int(np.ceil(box[2])))), max(y1 + 1, min(h, int(np.ceil(box[3]))))
+    grey = cv2.cvtColor(np.ascontiguousarray(rgb[y1:y2, x1:x2]), cv2.COLOR_RGB2GRAY)
+    return cv2.resize(grey, STILL_THUMB, interpolation=cv2.INTER_AREA).astype(np.float32)

@@ -129,6 +129,35 @@ def test_a_face_found_late_is_shown_back_to_where_it_appeared(moving_face, follo
         assert iou(box, truth(i)) > 0.6 and lag(box, truth(i)) < 5, f"frame {i}"
 
 
+def noisy_frames(portraits, step, n=12, seed=0):
+    """`n` frames of a 48x56 Grace Hopper portrait on grey, moved `step` px right a frame, each with its own
+    sensor noise (Gaussian, sigma 2 levels): (frames, the hand-annotated face per frame)."""
+    rng = np.random.default_rng(seed)
+    face = cv2.resize(portraits["hopper"], (48, 56), interpolation=cv2.INTER_AREA).astype(np.float32)
+    frames, known = [], []
+    for i in range(n):
+        f = np.full((360, 640, 3), 90, np.float32)
+        f[150:206, 300 + step * i:348 + step * i] = face
+        frames.append(np.clip(f + rng.normal(0, 2, f.shape), 0, 255).astype(np.uint8))
+        known.append(placed_box("hopper", (48, 56), (300 + step * i, 150)))
+    return frames, known
+
+
+def test_a_still_face_stays_where_the_search_placed_it(portraits):
+    """A face that does not move keeps the search's box on every frame until the next search, however
+    the noise changes the pixels (re-fitted on each frame, its box wandered a pixel or two a frame);
+    a face moving 2 px a frame is followed all the same."""
+    clf = load_classifier("models/mask_classifier.pt")
+    frames, known = noisy_frames(portraits, 0)
+    reported = run(FacePipeline(clf, detect_every=12), frames)
+    assert all(len(faces) == 1 for faces in reported)
+    assert all(faces[0]["box"] == reported[0][0]["box"] for faces in reported)
+    assert iou(reported[0][0]["box"], known[0]) > 0.5
+    frames, known = noisy_frames(portraits, 2)
+    reported = run(FacePipeline(clf, detect_every=12), frames)
+    assert len(reported[-1]) == 1 and lag(reported[-1][0]["box"], known[-1]) < 4   # moved 22 px, followed
+
+
 def test_the_rule_counts_faces_by_the_pipeline_detector_cut_off(moving_face):
     """`counted` follows the count_score of the settings the pipeline detects with: a face below it
     counts only when it is called correctly masked (the class the network picks is renamed, so both
