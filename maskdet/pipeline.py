@@ -18,9 +18,9 @@ from maskdet.metrics import iou, match_boxes
 CUT_THUMB, CUT_LEVEL, CUT_SHARE, CUT_RATIO, CUT_FLOOR, CUT_HISTORY = (64, 36), 30, 0.02, 6.0, 0.005, 5
 FOLLOW_THRESHOLD = 0.2  # follower probability (O-Net or verifier, the surer) that keeps a followed face alive
 # A face the last search found whose 16x16 grey thumbnail differs from the one where it was placed by less
-# than 4 grey levels on average has not moved: it stays where it was placed, not re-fitted. (Re-fitting
-# a still face each frame walked its box off it: the training scenes played as a stream lost small
-# faces 1-2 px a frame in the 3 frames after a search; three folds, 2 to 8 levels alike.)
+# than 4 grey levels on average has not moved: it keeps its box, not re-fitted. (Re-fitting a still face
+# on every frame walked its box 1-2 px a frame off it: played as a stream, the training scenes lost
+# small faces in the 3 frames after a search; three folds, 2 to 8 levels alike: README, "Still faces".)
 STILL_THUMB, STILL_LEVEL = (16, 16), 4.0
 
 
@@ -65,7 +65,7 @@ class Track:
     sure: bool = True      # the detector was sure of its last detection (announce.counts)
     pending: list = field(default_factory=list)  # boxes shown on frames it was not followed on, placed once it is
     look: np.ndarray = None  # thumbnail of the face where it was last placed (_look)
-    seen: bool = True        # the last search found it
+    seen: bool = False       # the last search found it, and no follower lost it since
 
     def predicted(self):
         """Where the face should be on this frame: its last box moved by its velocity per frame since."""
@@ -161,7 +161,7 @@ class FacePipeline:
             t.seen = i in matched
         self._follow(rgb, [t for i, t in enumerate(self.tracks) if i not in matched])
         born = [Track(self.next_id + k, boxes[j], probs[j].copy(), sure=self.detector.is_sure(faces[j]),
-                      look=_look(rgb, boxes[j]))
+                      look=_look(rgb, boxes[j]), seen=True)
                 for k, j in enumerate(sorted(set(range(len(boxes))) - {j for _, j in matches}))]
         self.next_id += len(born)
         self.tracks += born
@@ -185,29 +185,28 @@ class FacePipeline:
                     del boxes[t.id]
 
     def _follow(self, rgb, tracks):
-        """Move tracks without a detection: O-Net on the predicted box. A track it loses leaves the boxes
-        shown while it was not followed where it was last seen. A face the last search found that has not
-        moved (STILL_LEVEL) stays where it is."""
-        moving = []
-        for t in tracks:
-            if t.seen and np.mean(np.abs(_look(rgb, t.box) - t.look)) < STILL_LEVEL:
-                self._move(t, t.box, t.look)
-            else:
-                moving.append(t)
-        tracks = moving
+        """Move tracks without a detection. A face the last search found that has not moved (_still) keeps
+        its box; the others are re-fitted by O-Net and the verifier on their predicted boxes. A track they
+        lose leaves the boxes shown while it was not followed where it was last seen."""
+        still = [_still(rgb, t) for t in tracks]
+        for t in (t for t, s in zip(tracks, still) if s):
+            self._move(t, t.box, t.look)
+        tracks = [t for t, s in zip(tracks, still) if not s]
         predicted = [t.predicted() for t in tracks]
         boxes, scores = self.detector.refine(rgb, predicted)
         kept = [k for k, s in enumerate(scores) if s >= self.follow]
         for k in kept:
             self._move(tracks[k], boxes[k], _look(rgb, boxes[k]))
         for k in sorted(set(range(len(tracks))) - set(kept)):
-            tracks[k].box, tracks[k].missed, tracks[k].pending = predicted[k], tracks[k].missed + 1, []
+            t = tracks[k]
+            t.box, t.missed, t.pending, t.seen = predicted[k], t.missed + 1, [], False
 
     def _move(self, t, box, look, probs=None):
-        """A confirmed new position of track `t` and its thumbnail there, with its class probabilities when it was classified;
-        the boxes shown on the frames since its last one move in steps from there to here. The
-        velocity (per frame) moves the box's centre only: extrapolating its size let boxes grow off a
-        turning head (walkers, searching every 8th frame: recall against naive 0.899 -> 0.908)."""
+        """A confirmed new position of track `t` and its thumbnail there (_look), with its class
+        probabilities when it was classified; the boxes shown on the frames since its last one move in
+        steps from there to here. The velocity (per frame) moves the box's centre only: extrapolating its
+        size let boxes grow off a turning head (walkers, searching every 8th frame: recall against naive
+        0.899 -> 0.908)."""
         steps = len(t.pending) + 1
         for k, shown in enumerate(t.pending, 1):
             shown[:] = t.box + (box - t.box) * k / steps
@@ -233,6 +232,12 @@ class FacePipeline:
         sure = self.clf.is_sure(float(p[k]))
         return {"box": [round(float(v), 1) for v in box], "label": self.clf.classes[k], "score": round(float(p[k]), 3),
                 "track": t.id, "counted": counts(self.clf.classes[k], sure_face, sure), **({} if sure else {"unsure": True})}
+
+
+def _still(rgb, t):
+    """Whether track `t` has not moved: the last search found it and its box still looks as it did
+    where it was placed (STILL_LEVEL)."""
+    return t.seen and t.look is not None and float(np.mean(np.abs(_look(rgb, t.box) - t.look))) < STILL_LEVEL
 
 
 def _look(rgb, box):
