@@ -116,7 +116,7 @@ class Classifier:
         of the first multiplied by `incorrect_odds`; P(correctly masked) stays as it is, but the label is
         still the likeliest class, so it can change to or from correctly masked. Real incorrectly masked
         camera faces are under-called: nearly all the incorrectly masked faces the classifier learnt
-        from are renderings (MaskedFace-Net). Chosen three-fold on the training scenes (README section
+        from are renderings (MaskedFace-Net). Chosen three-fold on the training scenes (docs/measurements.md, section
         3; changing only the label between incorrectly and not masked gained nothing on streams)."""
         if self.incorrect_odds == 1.0:
             return probs

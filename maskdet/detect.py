@@ -180,7 +180,7 @@ class FaceDetector:
         passes when there is one (its own box is then the proposal the classifier also reads) and
         scored by the mask detector. Three folds of the training scenes, recall >= 32 px / < 32 px /
         precision: stream 0.934 / 0.866 / 0.886 -> 0.948 / 0.868 / 0.886, still 0.938 / 0.895 / 0.886
-        -> 0.962 / 0.899 / 0.886 (mask_ssd 0.8, mask_ssd_side 800; README, section 3)."""
+        -> 0.962 / 0.899 / 0.886 (mask_ssd 0.8, mask_ssd_side 800; docs/measurements.md, section 3)."""
         s = self.settings
         h, w = rgb.shape[:2]
         scale = min(1.0, s.mask_ssd_side / max(h, w)) if s.mask_ssd_side else 1.0

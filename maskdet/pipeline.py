@@ -20,7 +20,7 @@ FOLLOW_THRESHOLD = 0.2  # follower probability (O-Net or verifier, the surer) th
 # A face the last search found whose 16x16 grey thumbnail differs from the one where it was placed by less
 # than 4 grey levels on average has not moved: it keeps its box, not re-fitted. (Re-fitting a still face
 # on every frame walked its box 1-2 px a frame off it: played as a stream, the training scenes lost
-# small faces in the 3 frames after a search; three folds, 2 to 8 levels alike: README, "Still faces".)
+# small faces in the 3 frames after a search; three folds, 2 to 8 levels alike: docs/measurements.md, "Still faces".)
 STILL_THUMB, STILL_LEVEL = (16, 16), 4.0
 
 
