@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from maskdet import InputError, layout
+from maskdet import InputError, cli, layout
 from maskdet.files import clean_partials, copy_file, write_text
 
 def parse_args(argv=None):
@@ -26,7 +26,7 @@ def parse_args(argv=None):
     p.add_argument("--data_dir", default=None, help=f"export: folder of frames (default {layout.FRAMES}); import: the queue")
     p.add_argument("--output_dir", default=None, help=f"export: the queue (default {layout.ANNOTATION_QUEUE}); import: scenes (default {layout.SCENES})")
     p.add_argument("--model", default=layout.DEFAULT_MODEL, help="model that makes the pre-annotations")
-    p.add_argument("--n", type=int, default=20, help="export: how many frames to pick")
+    p.add_argument("--n", type=cli.positive_int, default=20, help="export: how many frames to pick")
     p.add_argument("--coco", default=None, help="import: a COCO JSON export instead of the VOC files")
     return p.parse_args(argv)
 
@@ -116,4 +116,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

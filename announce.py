@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from maskdet import InputError, layout
+from maskdet import InputError, cli, layout
 from maskdet.files import clean_partials
 from maskdet.summary import write_summary
 from maskdet.video import read_meta
@@ -50,21 +50,32 @@ def main(argv=None):
         logs = find_logs(opt)
         out = Path(opt.output_dir)
         clean_partials(out)  # what a killed run left half-written
-        total = 0
+        total, skipped = 0, 0
         for log in logs:
-            name = log.parent.name if log.name == "log.jsonl" else log.stem
-            rule = (read_meta(log.parent) or {}).get("rule")
-            s = write_summary(log, out / f"{name}.json", out / f"{name}.png", name, rule)
-            for t in s["announcements"]:
-                print(f"announce: {name} at {t:.2f} s: \"{' / '.join(s['messages'])}\"")
-            print(f"{name}: {s['frames']:,} frames, {s['faces']:,} faces, {len(s['announcements'])} announcements -> {out / name}.json, .png")
-            total += len(s["announcements"])
+            try:
+                total += summarise(log, out)
+            except InputError as e:  # a bad log is reported; the others are still summarised
+                print(f"skipped: {e}")
+                skipped += 1
+        if skipped == len(logs):
+            raise InputError(f"{opt.log or opt.data_dir}: no log could be summarised")
     except InputError as e:
         print(f"error: {e}")
         return 2
-    print(f"{len(logs)} logs, {total} announcements -> {opt.output_dir}")
+    print(f"{len(logs) - skipped} logs, {skipped} skipped, {total} announcements -> {opt.output_dir}")
     return 0
 
 
+def summarise(log, out):
+    """Write the summary JSON and plot of one log and print its announcements; return how many."""
+    name = log.parent.name if log.name == "log.jsonl" else log.stem
+    rule = (read_meta(log.parent) or {}).get("rule")
+    s = write_summary(log, out / f"{name}.json", out / f"{name}.png", name, rule)
+    for t in s["announcements"]:
+        print(f"announce: {name} at {t:.2f} s: \"{' / '.join(s['messages'])}\"")
+    print(f"{name}: {s['frames']:,} frames, {s['faces']:,} faces, {len(s['announcements'])} announcements -> {out / name}.json, .png")
+    return len(s["announcements"])
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

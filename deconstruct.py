@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from maskdet import InputError, layout
+from maskdet import InputError, cli, layout
 from maskdet.files import clean_partials, write_image, write_json
 from maskdet.video import open_video, read_frames, read_meta, variable_rate
 
@@ -22,7 +22,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data_dir", default=layout.RAW_VIDEOS, help="folder of videos (or one video file)")
     p.add_argument("--output_dir", default=layout.FRAMES, help="one frames folder per video goes here")
-    p.add_argument("--every", type=int, default=1, help="keep every N-th frame (fps is divided by N)")
+    p.add_argument("--every", type=cli.positive_int, default=1, help="keep every N-th frame (fps is divided by N)")
     p.add_argument("--overwrite", action="store_true", help="redo videos already deconstructed")
     return p.parse_args(argv)
 
@@ -90,9 +90,9 @@ def main(argv=None):
     except InputError as e:
         print(f"error: {e}")
         return 2
-    total, failed = 0, 0
+    total, failed, names = 0, 0, layout.video_names(videos)
     for video in tqdm(videos, desc="videos", disable=not sys.stderr.isatty() or len(videos) < 2):
-        out = Path(opt.output_dir) / video.stem
+        out = Path(opt.output_dir) / names[video]
         try:
             n = deconstruct(video, out, opt.every, opt.overwrite)
         except InputError as e:
@@ -107,4 +107,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

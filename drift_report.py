@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from maskdet import InputError, layout
-from maskdet.files import save_figure, write_json, write_text
+from maskdet import InputError, cli, layout
+from maskdet.files import check_writable, save_figure, write_json, write_text
 
 ROWS = [("detection recall", ("detection", "recall")), ("detection precision", ("detection", "precision")),
         ("recall, faces < 32 px", ("detection", "by_size", "small", "recall")),
@@ -29,8 +29,8 @@ def parse_args(argv=None):
     p.add_argument("--data_dir", default=layout.SCENES, help="Pascal VOC scenes (images/ + annotations/)")
     p.add_argument("--models", nargs="+", default=[layout.BASE_MODEL, layout.DEFAULT_MODEL], help="models to compare")
     p.add_argument("--split", default="test", choices=("all", "train", "test"), help="which images (split by image)")
-    p.add_argument("--test_percent", type=int, default=40, help="share of images in the test split")
-    p.add_argument("--seed", type=int, default=0, help="split seed")
+    p.add_argument("--test_percent", type=cli.percent, default=40, help="share of images in the test split")
+    p.add_argument("--seed", type=cli.nonneg_int, default=0, help="split seed")
     p.add_argument("--class_map", default="", help="extra name=class pairs")
     p.add_argument("--output_dir", default=layout.REPORTS, help="where the table, chart and JSON go")
     return p.parse_args(argv)
@@ -87,7 +87,10 @@ def main(argv=None):
     t0 = time.time()
     try:
         from maskdet.voc import load_scenes
+        check_writable(Path(opt.output_dir) / "drift_report.md")
         scenes, errors = load_scenes(opt.data_dir, opt.class_map, opt.split, opt.test_percent, opt.seed)
+        for e in errors + [d for s in scenes for d in s.dropped]:
+            print(f"skipped: {e}")
         if not scenes:
             raise InputError(f"{opt.data_dir}: no usable annotated scenes (split {opt.split})")
         reports = [evaluate(m, scenes) for m in opt.models]
@@ -106,4 +109,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from maskdet import InputError, layout
+from maskdet import InputError, cli, layout
 from maskdet.dataset import labelled_images, manifest_text, read_manifest
 from maskdet.files import clean_partials, write_image, write_text
 from maskdet.images import load_rgb
@@ -27,8 +27,8 @@ def parse_args(argv=None):
     p.add_argument("--data_dir", default=layout.DATASET, help="mask_dataset-style folder, or VOC images/+annotations/")
     p.add_argument("--output_dir", default=layout.FACES, help="where crops and manifest.csv go")
     p.add_argument("--class_map", default="", help="VOC only: extra name=class pairs")
-    p.add_argument("--test_percent", type=int, default=40, help="VOC only: share of images held out for evaluation")
-    p.add_argument("--seed", type=int, default=0, help="VOC only: split seed")
+    p.add_argument("--test_percent", type=cli.percent, default=40, help="VOC only: share of images held out for evaluation")
+    p.add_argument("--seed", type=cli.nonneg_int, default=0, help="VOC only: split seed")
     p.add_argument("--overwrite", action="store_true", help="re-crop everything instead of resuming")
     return p.parse_args(argv)
 
@@ -74,6 +74,7 @@ def main(argv=None):
     t0 = time.time()
     try:
         folders_skipped = []
+        layout.separate(opt.data_dir, out)
         jobs = crop_jobs(opt, folders_skipped)
         rows, missed, skipped = run_jobs(opt, jobs, out)
         skipped += len(folders_skipped)
@@ -90,6 +91,8 @@ def run_jobs(opt, jobs, out):
     """Crop every job not done yet; write the manifest and missed list; return rows, missed, skipped."""
     from maskdet.detect import CROP_SETTINGS, FaceDetector
 
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: not a folder (pass another --output_dir)")
     if opt.overwrite and out.exists():
         import shutil
         shutil.rmtree(out)
@@ -119,4 +122,4 @@ def run_jobs(opt, jobs, out):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

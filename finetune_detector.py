@@ -16,11 +16,11 @@ from pathlib import Path
 
 import torch
 
-from maskdet import InputError, layout
+from maskdet import InputError, cli, layout
 from maskdet.classifier import load_checkpoint, write_model
 from maskdet.config import ModelConfig
 from maskdet.detect import BACKENDS
-from maskdet.files import clean_partials, copy_file
+from maskdet.files import check_writable, clean_partials, copy_file
 
 
 def parse_args(argv=None):
@@ -31,25 +31,25 @@ def parse_args(argv=None):
     p.add_argument("--output", default=layout.NEW_MODEL,
                    help="where to write the model; a file already there is kept as <name>.prev.pt")
     p.add_argument("--split", default="train", choices=("all", "train"), help="scenes trained on (split by image)")
-    p.add_argument("--test_percent", type=int, default=40, help="share of images kept for evaluation")
-    p.add_argument("--seed", type=int, default=0, help="split and training seed")
+    p.add_argument("--test_percent", type=cli.percent, default=40, help="share of images kept for evaluation")
+    p.add_argument("--seed", type=cli.nonneg_int, default=0, help="split and training seed")
     p.add_argument("--class_map", default="", help="extra name=class pairs")
-    p.add_argument("--epochs", type=int, default=12, help="passes over the crops, per round")
-    p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--epochs", type=cli.positive_int, default=12, help="passes over the crops, per round")
+    p.add_argument("--lr", type=cli.positive_float, default=5e-4, help="Adam learning rate")
+    p.add_argument("--threads", type=cli.positive_int, default=2, help="torch CPU threads")
     g = p.add_argument_group("detector settings stored in the model (still images and streams alike)")
     g.add_argument("--backend", default="yunet", choices=BACKENDS, help="the face search that proposes faces")
-    g.add_argument("--upscale", type=float, default=2.0, help="enlarge frames by this before the search: small faces")
-    g.add_argument("--max_side", type=int, default=1920, help="... keeping the searched image's longer side within this (0: no limit)")
-    g.add_argument("--min_face_size", type=int, default=5, help="smallest face proposed (px of the searched image)")
-    g.add_argument("--thresholds", type=float, nargs=3, default=(0.1, 0.1, 0.1),
+    g.add_argument("--upscale", type=cli.positive_float, default=2.0, help="enlarge frames by this before the search: small faces")
+    g.add_argument("--max_side", type=cli.nonneg_int, default=1920, help="... keeping the searched image's longer side within this (0: no limit)")
+    g.add_argument("--min_face_size", type=cli.positive_int, default=5, help="smallest face proposed (px of the searched image)")
+    g.add_argument("--thresholds", type=cli.unit_float, nargs=3, default=(0.1, 0.1, 0.1),
                    help="proposal thresholds (MTCNN: P-, R-, O-Net; YuNet: the last)")
-    g.add_argument("--pad", type=float, default=0.0, help="pad the image by this share of its size: faces cut by the border")
-    g.add_argument("--min_score", type=float, default=0.45, help="keep faces whose verified score is at least this")
-    g.add_argument("--mask_ssd", type=float, default=0.8,
+    g.add_argument("--pad", type=cli.unit_float, default=0.0, help="pad the image by this share of its size: faces cut by the border")
+    g.add_argument("--min_score", type=cli.unit_float, default=0.45, help="keep faces whose verified score is at least this")
+    g.add_argument("--mask_ssd", type=cli.unit_float, default=0.8,
                    help="AIZOO's mask detector also searches: add its faces scoring at least this where none was kept (0: off)")
-    g.add_argument("--mask_ssd_side", type=int, default=800, help="... on the frame shrunk to this longer side (0: no limit)")
-    g.add_argument("--count_score", type=float, default=0.9, help="faces scoring less are not sure: the rule counts them only when called correctly masked")
+    g.add_argument("--mask_ssd_side", type=cli.nonneg_int, default=800, help="... on the frame shrunk to this longer side (0: no limit)")
+    g.add_argument("--count_score", type=cli.unit_float, default=0.9, help="faces scoring less are not sure: the rule counts them only when called correctly masked")
     return p.parse_args(argv)
 
 
@@ -71,6 +71,7 @@ def main(argv=None):
         from maskdet.voc import load_scenes
 
         ckpt = load_checkpoint(opt.model)
+        check_writable(output)
         scenes, errors = [], []
         for d in opt.data_dir:
             found, bad = load_scenes(d, opt.class_map, opt.split, opt.test_percent, opt.seed)
@@ -103,4 +104,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

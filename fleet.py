@@ -16,7 +16,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from maskdet import InputError, layout
+from maskdet import InputError, cli, layout
 from maskdet.alerts import add_arguments as add_alert_arguments
 from maskdet.alerts import check_url, hide_credentials, redacted_options
 from maskdet.announce import add_arguments as add_announce_arguments
@@ -32,8 +32,8 @@ def parse_args(argv=None):
     p.add_argument("--cameras", default=None, help="live: a file, `NAME SOURCE` a line (camera index, URL, file)")
     p.add_argument("--output_dir", default=layout.FLEET_OUT, help="OUT/<name>/ per stream, OUT/events.jsonl, OUT/index.html")
     p.add_argument("--address", default=None, help="join this Ray cluster (HEAD_IP:6379) instead of starting one here")
-    p.add_argument("--workers", type=int, default=None, help="local Ray: streams at once (default: one per CPU)")
-    p.add_argument("--cpus_per_worker", type=int, default=None, help="CPUs (torch threads) a stream (default: local CPUs / workers; cluster: video 1, camera 2)")
+    p.add_argument("--workers", type=cli.positive_int, default=None, help="local Ray: streams at once (default: one per CPU)")
+    p.add_argument("--cpus_per_worker", type=cli.positive_int, default=None, help="CPUs (torch threads) a stream (default: local CPUs / workers; cluster: video 1, camera 2)")
     p.add_argument("--dashboard", action="store_true", help="local Ray: start Ray's dashboard on 127.0.0.1:8265")
     p.add_argument("--model", default=layout.DEFAULT_MODEL, help="model file (on every node)")
     p.add_argument("--overwrite", action="store_true", help="backlog: redo finished videos; cameras: start their folders afresh")
@@ -122,10 +122,8 @@ def list_backlog(opt, out):
         raise InputError(f"{data}: videos folder not found")
     if not videos:
         raise InputError(f"{data}: no videos found (supported: {' '.join(layout.VIDEO_EXTS)})")
-    todo, names, bad = [], set(), []
-    for v in videos:
-        name = v.stem if v.stem not in names else f"{v.stem}_{v.suffix[1:]}"
-        names.add(name)
+    todo, bad = [], []
+    for v, name in layout.video_names(videos).items():
         try:
             check_video(v)
         except InputError as e:
@@ -274,4 +272,4 @@ def finish(opt, out, results, n_streams, ray_s, seconds):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

@@ -14,8 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from maskdet import layout
+from maskdet import InputError, cli, layout
 from maskdet.detect import FaceDetector
+from maskdet.files import clean_partials
 from maskdet.synth import draw_mask
 from maskdet.video import H264Writer
 
@@ -25,7 +26,7 @@ W, H, FPS = 1280, 720, 25
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--output_dir", default=layout.RAW_VIDEOS, help="where the clip is written")
-    p.add_argument("--seconds", type=float, default=10.0, help="clip length")
+    p.add_argument("--seconds", type=cli.float_between(0.04, 3600), default=10.0, help="clip length (0.04, one frame, to 3600)")
     p.add_argument("--overwrite", action="store_true", help="render again even if the clip exists")
     return p.parse_args(argv)
 
@@ -105,18 +106,27 @@ def main(argv=None):
     if path.exists() and not opt.overwrite:
         print(f"{path}: exists, kept (--overwrite renders it again)")
         return 0
+    clean_partials(path.parent, only=path.name)  # a killed run's half-written clip
     people, bg = portraits(), corridor()
-    writer = H264Writer(path, FPS, (W, H))
+    try:
+        writer = H264Writer(path, FPS, (W, H))
+    except InputError as e:
+        print(f"error: {e}")
+        return 2
     n = int(opt.seconds * FPS)
-    for i in range(n):
-        frame = bg.copy()
-        for k, cx, scale in schedule(i / FPS):
-            paste(frame, people[k][1], cx, scale)
-        writer.write(frame)
+    try:
+        for i in range(n):
+            frame = bg.copy()
+            for k, cx, scale in schedule(i / FPS):
+                paste(frame, people[k][1], cx, scale)
+            writer.write(frame)
+    except BaseException:  # interrupted: nothing half-written is left
+        writer.close(keep=False)
+        raise
     writer.close()
     print(f"{n} frames, {W}x{H} at {FPS} fps, people: {', '.join(p[0] for p in people)} -> {path}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from maskdet import CLASSES, InputError, layout
+from maskdet import CLASSES, InputError, cli, layout
 from maskdet.dataset import (MANIFEST_FIELDS, ffhq_identity, file_digest, manifest_text, mfn_class,
                              parse_class_map, read_manifest, split_of)
 from maskdet.files import clean_partials, write_image, write_text
@@ -34,10 +34,10 @@ def parse_args(argv=None):
     p.add_argument("--class_folder", nargs="*", default=[], help="folders with one sub-folder per class")
     p.add_argument("--class_map", default="", help="extra name=class pairs, e.g. masked=correctly_masked")
     p.add_argument("--output_dir", default=layout.DATASET, help="dataset folder to write")
-    p.add_argument("--test_percent", type=int, default=20, help="share of identities held out for test")
-    p.add_argument("--synth_masks", type=int, default=1, help="masked variants drawn per real unmasked face (0: none)")
-    p.add_argument("--limit", type=int, default=0, help="use at most this many images per source folder (0: all)")
-    p.add_argument("--seed", type=int, default=0, help="split and rendering seed")
+    p.add_argument("--test_percent", type=cli.percent, default=20, help="share of identities held out for test")
+    p.add_argument("--synth_masks", type=cli.nonneg_int, default=1, help="masked variants drawn per real unmasked face (0: none)")
+    p.add_argument("--limit", type=cli.nonneg_int, default=0, help="use at most this many images per source folder (0: all)")
+    p.add_argument("--seed", type=cli.nonneg_int, default=0, help="split and rendering seed")
     return p.parse_args(argv)
 
 
@@ -158,4 +158,4 @@ def summarize(rows, skipped, synth, seconds, out):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

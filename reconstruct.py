@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from maskdet import InputError, layout
+from maskdet import InputError, cli, layout
 from maskdet.files import clean_partials
 from maskdet.footage import video_folders
 from maskdet.layout import list_images
@@ -24,7 +24,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data_dir", default=layout.OUTPUT_FRAMES, help="one folder of frames per video")
     p.add_argument("--output_dir", default=layout.VIDEOS_OUT, help="videos are written here")
-    p.add_argument("--fps", type=float, default=25.0, help="frame rate when a folder has no meta.json")
+    p.add_argument("--fps", type=cli.float_between(0.01, 1000), default=25.0, help="frame rate when a folder has no meta.json (0.01 to 1000)")
     p.add_argument("--overwrite", action="store_true", help="rewrite videos that already exist")
     return p.parse_args(argv)
 
@@ -82,4 +82,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

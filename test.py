@@ -12,10 +12,11 @@ import sys
 import time
 from pathlib import Path
 
-from maskdet import InputError, layout
+from maskdet import InputError, cli, layout
 from maskdet.alerts import add_arguments as add_alert_arguments
 from maskdet.alerts import redacted_options
 from maskdet.announce import add_arguments as add_announce_arguments, check_voice
+from maskdet.files import check_writable
 from maskdet.live import add_arguments as add_stream_arguments
 
 
@@ -30,8 +31,8 @@ def parse_args(argv=None):
     p.add_argument("--save_video", default=None, help="live only: write the annotated video here (H.264 MP4)")
     p.add_argument("--class_map", default="", help="VOC only: extra name=class pairs")
     p.add_argument("--split", default="all", choices=("all", "train", "test"), help="VOC only: which images (split by image)")
-    p.add_argument("--test_percent", type=int, default=40, help="VOC only: share of images in the test split")
-    p.add_argument("--seed", type=int, default=0, help="VOC only: split seed")
+    p.add_argument("--test_percent", type=cli.percent, default=40, help="VOC only: share of images in the test split")
+    p.add_argument("--seed", type=cli.nonneg_int, default=0, help="VOC only: split seed")
     p.add_argument("--overwrite", action="store_true", help="redo videos already annotated")
     p.add_argument("--events", default=None, help="live only: one JSON line per announcement here, snapshots beside it")
     add_stream_arguments(p)
@@ -46,6 +47,8 @@ def main(argv=None):
     t0 = time.time()
     try:
         check_voice(opt)
+        if opt.report:
+            check_writable(opt.report)
         from maskdet.classifier import load_classifier
         clf = load_classifier(opt.model, opt.min_face_size)
         data = Path(opt.data_dir)
@@ -80,4 +83,4 @@ def run_class_folder(opt, clf, t0):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

@@ -17,10 +17,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from maskdet import CLASSES, InputError, layout
+from maskdet import CLASSES, InputError, cli, layout
 from maskdet.classifier import arch_of, load_checkpoint, new_net, write_model
 from maskdet.config import ModelConfig, odds_ok
-from maskdet.files import clean_partials
+from maskdet.files import check_writable, clean_partials
 from maskdet.training import augment, class_weights, load_split, normalize, standardize
 
 
@@ -29,30 +29,30 @@ def parse_args(argv=None):
     p.add_argument("--data_dir", nargs="+", default=[layout.FACES], help="crop folders (<class>/<split>/); several are mixed")
     p.add_argument("--name", default="mask_classifier", help="model name: writes models/<name>.pt")
     p.add_argument("--models_dir", default=layout.MODELS, help="where models are written")
-    p.add_argument("--repeat_first", type=int, default=1, help="repeat the first --data_dir's training crops (few new crops among many old)")
+    p.add_argument("--repeat_first", type=cli.positive_int, default=1, help="repeat the first --data_dir's training crops (few new crops among many old)")
     p.add_argument("--init_from", default="", help="continue from this model file (finetuning)")
-    p.add_argument("--input_size", type=int, default=32, help="cnn: classifier input (px; camera faces are 15-40 px)")
+    p.add_argument("--input_size", type=cli.int_from(4), default=32, help="cnn: classifier input (px, at least 4; camera faces are 15-40 px)")
     p.add_argument("--arch", choices=("onet", "cnn"), default=None,
                    help="onet (default): MTCNN's O-Net, pretrained on faces, with a class head (48 px); cnn: the seed's "
                         "small CNN, trained from scratch (--epochs 40 --lr 2e-3); with --init_from, the file's unless given")
-    p.add_argument("--width", type=int, default=64, help="cnn: channels of the first convolution (the second has twice as many)")
-    p.add_argument("--epochs", type=int, default=10, help="passes over the training crops")
-    p.add_argument("--batch_size", type=int, default=64, help="crops per step")
-    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (cosine decay)")
-    p.add_argument("--weight_decay", type=float, default=1e-4, help="AdamW weight decay")
-    p.add_argument("--seed", type=int, default=1, help="random seed")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (results depend on it slightly)")
-    p.add_argument("--dry_run", action="store_true", help="one batch only, to check the set-up")
+    p.add_argument("--width", type=cli.positive_int, default=64, help="cnn: channels of the first convolution (the second has twice as many)")
+    p.add_argument("--epochs", type=cli.nonneg_int, default=10, help="passes over the training crops (0: re-save with new settings)")
+    p.add_argument("--batch_size", type=cli.positive_int, default=64, help="crops per step")
+    p.add_argument("--lr", type=cli.positive_float, default=1e-3, help="peak learning rate (cosine decay)")
+    p.add_argument("--weight_decay", type=cli.nonneg_float, default=1e-4, help="AdamW weight decay")
+    p.add_argument("--seed", type=cli.nonneg_int, default=1, help="random seed")
+    p.add_argument("--threads", type=cli.positive_int, default=2, help="torch CPU threads (results depend on it slightly)")
+    p.add_argument("--dry_run", action="store_true", help="one batch only, to check the set-up; writes no model")
     g = p.add_argument_group("detector settings stored in the model (default: inherited from --init_from, else MTCNN's)")
-    g.add_argument("--min_face_size", type=int, default=None, help="smallest face (px of the detection image)")
-    g.add_argument("--max_side", type=int, default=None, help="shrink larger frames to this longer side before detection")
-    g.add_argument("--thresholds", type=float, nargs=3, default=None, help="MTCNN P-, R-, O-Net thresholds")
-    g.add_argument("--min_score", type=float, default=None, help="drop faces with a lower final probability")
-    g.add_argument("--mask_ssd", type=float, default=None,
+    g.add_argument("--min_face_size", type=cli.positive_int, default=None, help="smallest face (px of the detection image)")
+    g.add_argument("--max_side", type=cli.nonneg_int, default=None, help="shrink larger frames to this longer side before detection (0: no limit)")
+    g.add_argument("--thresholds", type=cli.unit_float, nargs=3, default=None, help="MTCNN P-, R-, O-Net thresholds")
+    g.add_argument("--min_score", type=cli.unit_float, default=None, help="drop faces with a lower final probability")
+    g.add_argument("--mask_ssd", type=cli.unit_float, default=None,
                    help="AIZOO's mask detector also searches: add its faces scoring at least this where none was kept (0: off)")
-    g.add_argument("--mask_ssd_side", type=int, default=None, help="... on the frame shrunk to this longer side (0: no limit)")
-    g.add_argument("--detect_every", type=int, default=None, help="footage: detect every k-th frame, track in between")
-    g.add_argument("--unsure_below", type=float, default=None,
+    g.add_argument("--mask_ssd_side", type=cli.nonneg_int, default=None, help="... on the frame shrunk to this longer side (0: no limit)")
+    g.add_argument("--detect_every", type=cli.positive_int, default=None, help="footage: detect every k-th frame, track in between")
+    g.add_argument("--unsure_below", type=cli.unit_float, default=None,
                    help="a face whose class probability is lower is shown as unsure and not counted by the rule")
     g.add_argument("--incorrect_odds", type=float, default=None,
                    help="non-compliant faces: multiply the odds of incorrectly over not masked by this")
@@ -145,7 +145,10 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     g = torch.Generator().manual_seed(args.seed)
+    path = Path(args.models_dir) / f"{args.name}.pt"
     try:
+        if not args.dry_run:
+            check_writable(path)
         net, config, onet = build(args)
         x, y, _, sides = load_split(args.data_dir, "train", config.input_size, args.repeat_first)
         xv, yv, _, _ = load_split(args.data_dir, "test", config.input_size)
@@ -167,8 +170,8 @@ def main(argv=None):
         print(f"epoch {epoch:>2}/{args.epochs}  train loss {loss:.4f}  val acc {acc:.4f}  "
               + "  ".join(f"{c[:9]} {r:.3f}" for c, r in recall.items()) + f"  {time.time() - t0:.0f} s")
         if args.dry_run:
-            break
-    path = Path(args.models_dir) / f"{args.name}.pt"
+            print(f"dry run: one batch trained, no model written ({path} untouched)")
+            return 0
     clean_partials(args.models_dir)  # a killed run's half-written model
     summary = {"train": int(len(y)), "test": int(len(yv)), "dirs": list(args.data_dir),
                "per_class_train": {c: int((y == k).sum()) for k, c in enumerate(CLASSES)}, "val_accuracy": acc,
@@ -179,4 +182,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

@@ -1,6 +1,7 @@
 """Active learning: score live frames by how much a person's correction would teach the model,
 and write the model's predictions as pre-annotations (Pascal VOC and COCO) for a labelling tool."""
 import json
+import math
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -65,22 +66,75 @@ def coco_json(entries):
 
 
 def coco_to_voc(coco_path, images_dir, out_dir):
-    """Convert a COCO export into one VOC file per image in out_dir; returns the number written."""
-    from maskdet import InputError
+    """Convert a COCO export into one VOC file per image in out_dir; returns the number written. A
+    broken image entry or annotation is skipped with one line; InputError when the file is no COCO file."""
     from maskdet.files import write_text
 
-    try:
-        coco = json.loads(Path(coco_path).read_text())
-        cats = {c["id"]: c["name"] for c in coco["categories"]}
-        by_image = {im["id"]: (im, []) for im in coco["images"]}
-        for a in coco["annotations"]:
-            x, y, w, h = a["bbox"]
-            by_image[a["image_id"]][1].append({"box": (x, y, x + w, y + h), "name": cats[a["category_id"]]})
-    except (ValueError, KeyError, TypeError) as e:
-        raise InputError(f"{coco_path}: not a usable COCO file ({type(e).__name__}: {e})") from None
+    coco = read_coco(coco_path)
+    cats = {c["id"]: c["name"] for c in coco["categories"]
+            if isinstance(c, dict) and isinstance(c.get("id"), (int, str)) and isinstance(c.get("name"), str)}
+    by_image = {}
+    for i, im in enumerate(coco["images"]):
+        try:
+            by_image[im["id"]] = (_coco_image(im), [])
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
+            print(f"skipped: {coco_path}: images[{i}]: {_why(e)}")
+    for i, a in enumerate(coco["annotations"]):
+        try:
+            image_id, obj = _coco_object(a, cats, by_image)
+        except (KeyError, TypeError, ValueError) as e:
+            print(f"skipped: {coco_path}: annotations[{i}]: {_why(e)}")
+            continue
+        by_image[image_id][1].append(obj)
     inverse = {v: k for k, v in VOC_NAMES.items()}
-    for im, objs in by_image.values():
-        faces = [{"box": o["box"], "label": inverse.get(o["name"], o["name"])} for o in objs if o["name"] in inverse]
-        name = Path(im["file_name"]).name
-        write_text(Path(out_dir) / (Path(name).stem + ".xml"), voc_xml(name, im["width"], im["height"], faces))
+    for (name, w, h), objs in by_image.values():
+        faces = [{"box": o["box"], "label": inverse[o["name"]]} for o in objs if o["name"] in inverse]
+        write_text(Path(out_dir) / (Path(name).stem + ".xml"), voc_xml(name, w, h, faces))
     return len(by_image)
+
+
+def read_coco(path):
+    """The top-level object of a COCO file; InputError naming the file when it is missing, not JSON
+    or not COCO (an object with images, annotations and categories lists)."""
+    from maskdet import InputError
+
+    try:
+        coco = json.loads(Path(path).read_bytes())
+    except OSError as e:
+        raise InputError(f"{path}: cannot read the COCO file ({e.strerror})") from None
+    except ValueError as e:
+        raise InputError(f"{path}: not a JSON file ({type(e).__name__}: {str(e)[:80]})") from None
+    if not isinstance(coco, dict) or not all(isinstance(coco.get(k), list) for k in ("images", "annotations", "categories")):
+        raise InputError(f"{path}: not a COCO file (an object with images, annotations and categories lists)")
+    return coco
+
+
+def _coco_image(im):
+    """(file name, width, height) of a COCO image entry; KeyError, TypeError or ValueError when it is broken."""
+    name = Path(_entry(im)["file_name"]).name
+    if not name.strip("."):
+        raise ValueError(f"file_name '{im['file_name']}' names no file")
+    return name, int(im.get("width") or 0), int(im.get("height") or 0)
+
+
+def _coco_object(a, cats, images):
+    """(image id, {box, name}) of a COCO annotation; KeyError, TypeError or ValueError when it is broken."""
+    if _entry(a).get("image_id") not in images:
+        raise ValueError(f"image_id {a.get('image_id')!r} is not among the usable images")
+    if a.get("category_id") not in cats:
+        raise ValueError(f"category_id {a.get('category_id')!r} is not among the categories")
+    x, y, w, h = (float(v) for v in a["bbox"])
+    if not all(math.isfinite(v) for v in (x, y, w, h)):
+        raise ValueError(f"bbox {a['bbox']} is not finite")
+    return a["image_id"], {"box": (x, y, x + w, y + h), "name": cats[a["category_id"]]}
+
+
+def _entry(e):
+    if not isinstance(e, dict):
+        raise TypeError(f"{json.dumps(e)[:40]} is not an object")
+    return e
+
+
+def _why(e):
+    """One line for a broken COCO entry."""
+    return f"no {e}" if isinstance(e, KeyError) else str(e)

@@ -9,7 +9,6 @@ sizes it was trained with (a 360x360 input: 14 to 260 px), so a face is seen at 
 from functools import lru_cache
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from maskdet.mtcnn import nms

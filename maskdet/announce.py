@@ -5,7 +5,7 @@ import threading
 from collections import deque
 from pathlib import Path
 
-from maskdet import InputError
+from maskdet import InputError, cli
 
 MESSAGE = "Don't forget to wear your mask correctly before going outside!"
 
@@ -61,10 +61,10 @@ RULE_FLAGS = ("threshold", "window", "fraction", "cooldown", "message", "voice")
 
 def add_arguments(p):
     """The rule's and the speech's flags, the same wherever the rule runs (test.py, fleet.py)."""
-    p.add_argument("--threshold", type=float, default=0.75, help="announce when fewer than this share is correctly masked")
-    p.add_argument("--window", type=float, default=1.0, help="seconds of frames the decision looks at")
-    p.add_argument("--fraction", type=float, default=0.6, help="share of the window's frames that must be bad")
-    p.add_argument("--cooldown", type=float, default=10.0, help="seconds before the announcement may repeat")
+    p.add_argument("--threshold", type=cli.positive_unit_float, default=0.75, help="announce when fewer than this share is correctly masked")
+    p.add_argument("--window", type=cli.positive_float, default=1.0, help="seconds of frames the decision looks at")
+    p.add_argument("--fraction", type=cli.positive_unit_float, default=0.6, help="share of the window's frames that must be bad")
+    p.add_argument("--cooldown", type=cli.nonneg_float, default=10.0, help="seconds before the announcement may repeat")
     p.add_argument("--message", default=MESSAGE, help="what is said (and logged) when the announcement fires")
     p.add_argument("--voice", default="en", help="espeak-ng voice, e.g. en, de, es, ko (espeak-ng --voices lists them)")
     p.add_argument("--no_speech", action="store_true", help="log announcements without speaking")

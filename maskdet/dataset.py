@@ -65,12 +65,22 @@ def source_of(path):
 
 
 def read_manifest(path):
-    """Rows of a CSV manifest as dicts ([] when the file does not exist)."""
+    """Rows of a CSV manifest as dicts ([] when the file does not exist or is empty). It is the only
+    record of earlier runs' rows, so one that is not a manifest is an InputError naming the file, never
+    silently replaced."""
     path = Path(path)
     if not path.exists():
         return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    again = "fix it, or move it away to start a new one"
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows, header = list(reader), reader.fieldnames
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise InputError(f"{path}: unreadable manifest ({type(e).__name__}); {again}") from None
+    if header is not None and ("file" not in header or not all(r["file"] for r in rows)):
+        raise InputError(f"{path}: not a manifest (no 'file' column in its first line, or a row without a file); {again}")
+    return rows
 
 
 def manifest_text(rows, fields):

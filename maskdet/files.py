@@ -27,11 +27,7 @@ def make_parent(path):
 def atomic_path(path):
     """Yield a temporary path beside `path`; rename it into place only if the block succeeds."""
     path = make_parent(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
-    except OSError as e:
-        raise InputError(f"{path}: cannot write here ({e.strerror})") from None
-    os.close(fd)
+    tmp = _temporary(path)
     try:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
@@ -39,6 +35,27 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def check_writable(path):
+    """InputError naming `path` unless a file can be written there (checked before a long run, not after
+    it): its folder can be created and written in, and `path` is not a folder."""
+    path = make_parent(path)
+    os.unlink(_temporary(path))
+    return path
+
+
+def _temporary(path):
+    """A new empty hidden temporary file beside `path` (what clean_partials removes); InputError when the
+    folder cannot be written or `path` is a folder."""
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; give a file name")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
+    except OSError as e:
+        raise InputError(f"{path}: cannot write here ({e.strerror})") from None
+    os.close(fd)
+    return tmp
 
 
 def copy_file(src, path):

@@ -205,9 +205,11 @@ def read_cameras(path):
 
     path, cameras = Path(path), []
     try:
-        lines = path.read_text().splitlines()
+        lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as e:
         raise InputError(f"{path}: cannot read the cameras file ({e.strerror})") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text file (one `NAME SOURCE` a line)") from None
     for n, line in enumerate(lines, 1):
         line = line.strip()
         if not line or line.startswith("#"):

@@ -150,13 +150,16 @@ def write_jsonl(path, records):
 def read_jsonl(path):
     """Records of a JSON Lines log; InputError naming the file and line if one is broken."""
     records = []
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except ValueError:
-                    raise InputError(f"{path}:{n}: not a JSON line") from None
+    try:
+        with open(path, "rb") as f:  # bytes: a line that is not UTF-8 is a broken line, not a crash
+            for n, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        records.append(json.loads(line))
+                    except ValueError:
+                        raise InputError(f"{path}:{n}: not a JSON line") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read the log ({e.strerror})") from None
     return records
 
 

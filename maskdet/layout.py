@@ -42,10 +42,12 @@ def entries(folder):
 
 
 def list_files(folder, exts, skipped=None):
-    """Sorted files of `folder` (not recursive) whose suffix is one of `exts`. With a `skipped` list, an
-    unreadable folder is reported there (and printed) and counts as empty instead of raising."""
+    """Sorted files of `folder` (not recursive) whose suffix is one of `exts`, hidden files left out (a
+    killed run's temporary files are hidden: maskdet.files). With a `skipped` list, an unreadable folder
+    is reported there (and printed) and counts as empty instead of raising."""
     try:
-        return [p for p in entries(folder) if p.is_file() and p.suffix.lower() in exts]
+        return [p for p in entries(folder)
+                if p.is_file() and p.suffix.lower() in exts and not p.name.startswith(".")]
     except InputError as e:
         if skipped is None:
             raise
@@ -91,3 +93,18 @@ def is_voc_layout(folder):
     """True when `folder` holds Pascal VOC scenes: images/ and annotations/."""
     folder = Path(folder)
     return (folder / "images").is_dir() and (folder / "annotations").is_dir()
+
+
+def video_names(videos):
+    """The output name of each video (its frames folder, its results): the file's stem, or stem_ext for
+    every video whose stem another one shares (cam.mp4 and cam.avi: cam_mp4, cam_avi), whatever the order."""
+    stems = [Path(v).stem for v in videos]
+    return {v: s if stems.count(s) == 1 else f"{s}_{Path(v).suffix[1:].lower()}" for v, s in zip(videos, stems)}
+
+
+def separate(data_dir, output_dir):
+    """InputError when an output folder is the data folder, inside it or holds it (an --overwrite would
+    delete the data)."""
+    data, out = Path(data_dir).resolve(), Path(output_dir).resolve()
+    if data == out or data in out.parents or out in data.parents:
+        raise InputError(f"{output_dir}: the output folder must be outside the data folder {data_dir} (and not hold it)")

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from maskdet import InputError
+from maskdet import InputError, cli
 from maskdet.alerts import hide_credentials
 from maskdet.announce import announcer_from, speaker_from
 from maskdet.files import make_parent
@@ -251,14 +251,15 @@ class Reader(threading.Thread):
 
 def add_arguments(p):
     """The stream flags, the same in test.py and fleet.py."""
-    p.add_argument("--detect_every", type=int, default=None,
+    p.add_argument("--detect_every", type=cli.positive_int, default=None,
                    help="detect every k-th frame, track in between (default: the model's; a live stream then "
                         "follows and searches less often while it is behind)")
-    p.add_argument("--min_face_size", type=int, default=None,
+    p.add_argument("--min_face_size", type=cli.positive_int, default=None,
                    help="override the smallest face the search starts from (px; a box can come out somewhat smaller)")
-    p.add_argument("--max_frames", type=int, default=0, help="streams: stop after this many frames (0: never)")
-    p.add_argument("--stall_timeout", type=float, default=10.0, help="streams: a network read waiting longer (s) is a dropped stream")
-    p.add_argument("--reconnects", type=int, default=5, help="streams: reconnection attempts before giving up")
+    p.add_argument("--max_frames", type=cli.nonneg_int, default=0, help="streams: stop after this many frames (0: never)")
+    p.add_argument("--stall_timeout", type=cli.float_between(0.001, 86400), default=10.0,
+                   help="streams: a network read waiting longer (s, 0.001 to 86400) is a dropped stream")
+    p.add_argument("--reconnects", type=cli.nonneg_int, default=5, help="streams: reconnection attempts before giving up")
 
 
 def run_live(opt, clf):

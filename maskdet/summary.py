@@ -19,12 +19,33 @@ def summarize(name, records, rule=None):
 
 
 def read_log(path):
-    """The records of a test.py log; InputError when it is not one (no announce decisions in it)."""
+    """The records of a test.py log; InputError naming the file and line when it is not one."""
     records = read_jsonl(path)
     for n, r in enumerate(records, 1):
-        if not isinstance(r, dict) or not {"time", "total", "announce", "faces"} <= r.keys():
-            raise InputError(f"{path}:{n}: not a test.py log line (time, faces, total, announce); run test.py again")
+        wrong = log_line_problem(r)
+        if wrong:
+            raise InputError(f"{path}:{n}: {wrong}; run test.py again")
     return records
+
+
+def log_line_problem(r):
+    """What keeps `r` from being a test.py log line (the fields summarize and plot read), or None."""
+    if not isinstance(r, dict) or not {"time", "total", "announce", "faces"} <= r.keys():
+        return "not a test.py log line (time, faces, total, announce)"
+    if not (_number(r["time"]) and _number(r["total"])):
+        return "time or total is not a number"
+    if not (_number(r.get("ratio")) or (r.get("ratio") is None and not r["total"])):
+        return "ratio is not a number"
+    if not isinstance(r["faces"], list) or not all(isinstance(f, dict) and isinstance(f.get("track", 0), (int, str))
+                                                   for f in r["faces"]):
+        return "faces is not a list of faces"
+    if not isinstance(r.get("message", ""), str):
+        return "message is not text"
+    return None
+
+
+def _number(v):
+    return isinstance(v, (int, float))
 
 
 def plot(summary, records, png):
@@ -35,7 +56,7 @@ def plot(summary, records, png):
     from maskdet.files import save_figure
 
     fig, ax = plt.subplots(figsize=(8, 3))
-    pts = [(r["time"], r["ratio"]) for r in records if r["ratio"] is not None]
+    pts = [(r["time"], r["ratio"]) for r in records if r.get("ratio") is not None]
     ax.plot([t for t, _ in pts], [v for _, v in pts], ".", ms=3, color="#0072B2", label="share correctly masked")
     threshold = (summary["rule"] or {}).get("threshold")
     if threshold is not None:

@@ -1,9 +1,11 @@
 """Pascal VOC annotations from labelling tools, treated as untrusted input: safe XML, no path escapes."""
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring, ParseError
+from PIL import Image
 
 from maskdet import InputError
 from maskdet.dataset import parse_class_map, split_of
@@ -52,7 +54,8 @@ def parse_voc(xml_path, images_dir, class_map):
     if root.tag != "annotation":
         raise InputError(f"{xml_path}: not a Pascal VOC annotation (root <{root.tag}>)")
     image = safe_image_path(images_dir, (root.findtext("filename") or "").strip(), xml_path)
-    w, h = _int(root.findtext("size/width")), _int(root.findtext("size/height"))
+    # boxes are clipped to the image itself: its <size> may be missing or wrong
+    w, h = image_size(image) or (_int(root.findtext("size/width")), _int(root.findtext("size/height")))
     scene = Scene(image, w, h, xml=xml_path)
     for obj in root.iter("object"):
         _add_object(scene, obj, class_map, xml_path)
@@ -68,14 +71,14 @@ def _add_object(scene, obj, class_map, xml_path):
     b = obj.find("bndbox")
     coords = [_float(b.findtext(k)) if b is not None else None for k in ("xmin", "ymin", "xmax", "ymax")]
     if None in coords:
-        scene.dropped.append(f"{xml_path}: object '{name}' without a complete bndbox")
+        scene.dropped.append(f"{xml_path}: object '{name}' without a complete bndbox of finite numbers")
         return
     x1, y1, x2, y2 = coords
     if scene.width and scene.height:
         x1, x2 = max(0.0, min(x1, scene.width)), max(0.0, min(x2, scene.width))
         y1, y2 = max(0.0, min(y1, scene.height)), max(0.0, min(y2, scene.height))
     if x2 - x1 < 2 or y2 - y1 < 2:
-        scene.dropped.append(f"{xml_path}: object '{name}' box empty or outside the image")
+        scene.dropped.append(f"{xml_path}: object '{name}' box empty or outside the {scene.width}x{scene.height} image")
         return
     scene.boxes.append((x1, y1, x2, y2))
     scene.classes.append(class_map[name])
@@ -87,10 +90,23 @@ def _int(text):
 
 
 def _float(text):
+    """A finite number, or None (missing, not a number, nan, inf)."""
     try:
-        return float(text)
+        v = float(text)
     except (TypeError, ValueError):
         return None
+    return v if math.isfinite(v) else None
+
+
+def image_size(path):
+    """(width, height) of an image as load_rgb gives it (EXIF rotation applied), from its header;
+    None when the header cannot be read (load_rgb then skips the image with its own message)."""
+    try:
+        with Image.open(path) as im:
+            (w, h), turned = im.size, im.getexif().get(0x0112) in (5, 6, 7, 8)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+    return (h, w) if turned else (w, h)
 
 
 def load_scenes(data_dir, class_map_text="", split="all", test_percent=40, seed=0):

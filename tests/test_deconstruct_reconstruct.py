@@ -51,3 +51,24 @@ def test_empty_folder_is_one_line(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "no videos found" in out and "Traceback" not in out
     assert run("reconstruct.py", "--data_dir", tmp_path / "raw", "--output_dir", tmp_path / "v") == 2
+
+
+def test_videos_sharing_a_name_each_get_their_own_folder(tmp_path, capsys):
+    """cam.mp4 and cam.avi: neither is taken for the other's "already done" (both processed, in
+    folders named after the file, as fleet.py names them)."""
+    raw = tmp_path / "raw"
+    write_video(raw / "cam.avi", n=6, fps=10.0)
+    write_video(raw / "cam.mp4", n=9, fps=10.0)
+    write_video(raw / "solo.avi", n=4, fps=10.0)
+    assert run("deconstruct.py", "--data_dir", raw, "--output_dir", tmp_path / "frames") == 0
+    frames = {d.name: json.loads((d / "meta.json").read_text())["frames"] for d in (tmp_path / "frames").iterdir()}
+    assert frames == {"cam_avi": 6, "cam_mp4": 9, "solo": 4}
+    assert "already done" not in capsys.readouterr().out
+
+
+def test_a_killed_runs_hidden_temporary_video_is_not_a_video(tmp_path):
+    raw = tmp_path / "raw"
+    write_video(raw / "clip.avi", n=5, fps=10.0)
+    write_video(raw / ".clip.k3j2.part.mp4", n=3, fps=10.0)  # what an interrupted H.264 writer leaves
+    assert run("deconstruct.py", "--data_dir", raw, "--output_dir", tmp_path / "frames") == 0
+    assert [d.name for d in (tmp_path / "frames").iterdir()] == ["clip"]

@@ -63,3 +63,13 @@ def test_missing_data_dir_is_one_line(tmp_path, capsys):
     assert run("extract_faces.py", "--data_dir", tmp_path / "nope", "--output_dir", tmp_path / "o") == 2
     out = capsys.readouterr().out
     assert "error:" in out and "nope" in out and "Traceback" not in out
+
+
+def test_output_inside_the_data_is_refused_and_the_data_kept(tmp_path, portraits, capsys):
+    """An --overwrite into the data folder would delete the pictures: refused before anything is touched."""
+    data = make_dataset(tmp_path / "data", portraits)
+    before = sorted(p.relative_to(data) for p in data.rglob("*") if p.is_file())
+    for out in (data, data / "faces", tmp_path):
+        assert run("extract_faces.py", "--data_dir", data, "--output_dir", out, "--overwrite") == 2
+        assert "must be outside the data folder" in capsys.readouterr().out
+    assert sorted(p.relative_to(data) for p in data.rglob("*") if p.is_file()) == before

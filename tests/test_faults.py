@@ -434,3 +434,20 @@ def test_output_folder_blocked_by_a_file(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.count(f"{tmp_path / 'blocked'}") >= 2 and "cannot create this folder" in out and "Traceback" not in out
     assert (tmp_path / "blocked").read_text().startswith("a file")           # left as it was
+
+
+def test_a_report_or_model_path_that_is_a_folder_is_one_line_before_the_work(tmp_path, capsys):
+    """Checked before the run (test.py --report, finetune_detector.py --output), not after it."""
+    (tmp_path / "r").mkdir()
+    assert run("test.py", "--data_dir", tmp_path / "nothing_here", "--report", tmp_path / "r", "--no_speech") == 2
+    assert run("finetune_detector.py", "--data_dir", tmp_path / "nothing_here", "--output", tmp_path / "r") == 2
+    out = capsys.readouterr().out
+    assert out.count(f"{tmp_path / 'r'}: is a folder") == 2 and "Traceback" not in out
+    assert list((tmp_path / "r").iterdir()) == []
+
+
+def test_make_sample_removes_what_a_killed_run_left(tmp_path):
+    left = tmp_path / ".sample_corridor.x1y2.part.mp4"
+    left.write_bytes(b"half a video")
+    assert run("make_sample.py", "--output_dir", tmp_path, "--seconds", "0.4") == 0
+    assert not left.exists() and (tmp_path / "sample_corridor.mp4").is_file()

@@ -162,3 +162,23 @@ def test_incorrect_odds_reshares_only_the_non_compliant_probability(tmp_path, ca
         assert run("train_mask_detection_model.py", "--data_dir", data, "--models_dir", tmp_path,
                    "--incorrect_odds", bad) == 2
         assert "error: --incorrect_odds must be a finite number above 0" in capsys.readouterr().out
+
+
+def test_dry_run_writes_no_model_and_keeps_the_one_there(tmp_path, capsys):
+    data = toy_crops(tmp_path / "crops", n=6)
+    model = tmp_path / "toy.pt"
+    model.write_bytes(b"the model a user trained")
+    assert run("train_mask_detection_model.py", "--data_dir", data, "--models_dir", tmp_path, "--name", "toy",
+               "--arch", "cnn", "--input_size", "32", "--batch_size", "8", "--dry_run") == 0
+    assert "no model written" in capsys.readouterr().out
+    assert model.read_bytes() == b"the model a user trained"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crops", "toy.pt"]
+
+
+def test_a_model_path_that_cannot_be_written_is_one_line_before_training(tmp_path, capsys):
+    data = toy_crops(tmp_path / "crops", n=6)
+    (tmp_path / "toy.pt").mkdir()  # a folder where the model file should go
+    assert run("train_mask_detection_model.py", "--data_dir", data, "--models_dir", tmp_path, "--name", "toy",
+               "--arch", "cnn", "--input_size", "32", "--epochs", "1") == 2
+    out = capsys.readouterr().out
+    assert "toy.pt: is a folder" in out and "val acc" not in out

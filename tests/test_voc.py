@@ -80,7 +80,7 @@ def test_load_scenes_collects_errors_and_splits_by_image(scene_dir):
 
 def test_extract_faces_crops_annotated_boxes(scene_dir, tmp_path):
     write(scene_dir, voc(objects=[("with_mask", (10, 10, 50, 50)), ("without_mask", (55, 20, 95, 60))]))
-    out = tmp_path / "crops"
+    out = tmp_path.with_name(tmp_path.name + "_crops")  # beside the scenes: never inside the data folder
     assert run("extract_faces.py", "--data_dir", scene_dir, "--output_dir", out) == 0
     crops = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.jpg"))
     assert len(crops) == 2 and crops[0].startswith("correctly_masked/") and crops[1].startswith("not_masked/")
