@@ -79,17 +79,21 @@ def export(opt):
 def import_(opt):
     """Validate corrected annotations and add image + VOC pairs to the scenes folder."""
     from maskdet.active import coco_to_voc
-    from maskdet.voc import load_scenes
+    from maskdet.voc import load_scenes, print_skipped
 
     queue, out = Path(opt.data_dir), Path(opt.output_dir)
+    corrected = None
     if opt.coco:
-        n = coco_to_voc(opt.coco, queue / "images", queue / "annotations")
-        print(f"{n} images converted from COCO")
+        corrected = {p.name for p in coco_to_voc(opt.coco, queue / "images", queue / "annotations")}
+        print(f"{len(corrected)} images converted from COCO")
     if not layout.is_voc_layout(queue):
         raise InputError(f"{queue}: expected images/ and annotations/ (Pascal VOC)")
     scenes, errors = load_scenes(queue)
-    for e in errors + [d for s in scenes for d in s.dropped]:
-        print(f"skipped: {e}")
+    if corrected is not None:  # a frame the COCO file does not cover still has the model's guesses
+        errors += [f"{s.xml}: not in {opt.coco} (only its pre-annotation), not imported" for s in scenes
+                   if s.xml.name not in corrected]
+        scenes = [s for s in scenes if s.xml.name in corrected]
+    print_skipped(errors, scenes)
     for s in scenes:
         copy_file(s.image, out / "images" / s.image.name)
         copy_file(s.xml, out / "annotations" / (s.image.stem + ".xml"))

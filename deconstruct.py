@@ -87,10 +87,11 @@ def main(argv=None):
     t0 = time.time()
     try:
         videos = list_videos(opt.data_dir)
+        names = layout.video_names(videos)
     except InputError as e:
         print(f"error: {e}")
         return 2
-    total, failed, names = 0, 0, layout.video_names(videos)
+    total, failed = 0, 0
     for video in tqdm(videos, desc="videos", disable=not sys.stderr.isatty() or len(videos) < 2):
         out = Path(opt.output_dir) / names[video]
         try:

@@ -86,11 +86,10 @@ def main(argv=None):
     print(f"drift_report: {vars(opt)}")
     t0 = time.time()
     try:
-        from maskdet.voc import load_scenes
+        from maskdet.voc import load_scenes, print_skipped
         check_writable(Path(opt.output_dir) / "drift_report.md")
         scenes, errors = load_scenes(opt.data_dir, opt.class_map, opt.split, opt.test_percent, opt.seed)
-        for e in errors + [d for s in scenes for d in s.dropped]:
-            print(f"skipped: {e}")
+        print_skipped(errors, scenes)
         if not scenes:
             raise InputError(f"{opt.data_dir}: no usable annotated scenes (split {opt.split})")
         reports = [evaluate(m, scenes) for m in opt.models]

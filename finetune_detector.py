@@ -68,7 +68,7 @@ def main(argv=None):
     t0, output = time.time(), Path(opt.output)
     try:
         from maskdet.onet import finetune, proposals
-        from maskdet.voc import load_scenes
+        from maskdet.voc import load_scenes, print_skipped
 
         ckpt = load_checkpoint(opt.model)
         check_writable(output)
@@ -76,8 +76,7 @@ def main(argv=None):
         for d in opt.data_dir:
             found, bad = load_scenes(d, opt.class_map, opt.split, opt.test_percent, opt.seed)
             scenes, errors = scenes + found, errors + bad
-        for e in errors + [d for s in scenes for d in s.dropped]:
-            print(f"skipped: {e}")
+        print_skipped(errors, scenes)
         if not any(s.boxes for s in scenes):
             raise InputError(f"{', '.join(opt.data_dir)}: no annotated faces in the {opt.split} split of annotations/*.xml")
         config = ModelConfig.from_checkpoint(ckpt)

@@ -100,6 +100,21 @@ def paste(frame, sprite, cx, scale):
     frame[y0:y0 + h, xs:xe] = (region * (1 - a) + s * a).astype(np.uint8)
 
 
+def render(path, people, bg, n):
+    """Write the clip's `n` frames to `path` (H.264); nothing half-written is left if it fails or is interrupted."""
+    writer = H264Writer(path, FPS, (W, H))
+    try:
+        for i in range(n):
+            frame = bg.copy()
+            for k, cx, scale in schedule(i / FPS):
+                paste(frame, people[k][1], cx, scale)
+            writer.write(frame)
+    except BaseException:
+        writer.close(keep=False)
+        raise
+    writer.close()
+
+
 def main(argv=None):
     opt = parse_args(argv)
     path = Path(opt.output_dir) / "sample_corridor.mp4"
@@ -108,22 +123,12 @@ def main(argv=None):
         return 0
     clean_partials(path.parent, only=path.name)  # a killed run's half-written clip
     people, bg = portraits(), corridor()
-    try:
-        writer = H264Writer(path, FPS, (W, H))
-    except InputError as e:
-        print(f"error: {e}")
-        return 2
     n = int(opt.seconds * FPS)
     try:
-        for i in range(n):
-            frame = bg.copy()
-            for k, cx, scale in schedule(i / FPS):
-                paste(frame, people[k][1], cx, scale)
-            writer.write(frame)
-    except BaseException:  # interrupted: nothing half-written is left
-        writer.close(keep=False)
-        raise
-    writer.close()
+        render(path, people, bg, n)
+    except InputError as e:  # the folder cannot be written, or the encoder died (disk full)
+        print(f"error: {e}")
+        return 2
     print(f"{n} frames, {W}x{H} at {FPS} fps, people: {', '.join(p[0] for p in people)} -> {path}")
     return 0
 

@@ -170,8 +170,10 @@ def main(argv=None):
         print(f"epoch {epoch:>2}/{args.epochs}  train loss {loss:.4f}  val acc {acc:.4f}  "
               + "  ".join(f"{c[:9]} {r:.3f}" for c, r in recall.items()) + f"  {time.time() - t0:.0f} s")
         if args.dry_run:
-            print(f"dry run: one batch trained, no model written ({path} untouched)")
-            return 0
+            break
+    if args.dry_run:
+        print(f"dry run: no model written ({path} untouched)")
+        return 0
     clean_partials(args.models_dir)  # a killed run's half-written model
     summary = {"train": int(len(y)), "test": int(len(yv)), "dirs": list(args.data_dir),
                "per_class_train": {c: int((y == k).sum()) for k, c in enumerate(CLASSES)}, "val_accuracy": acc,

@@ -66,7 +66,7 @@ def coco_json(entries):
 
 
 def coco_to_voc(coco_path, images_dir, out_dir):
-    """Convert a COCO export into one VOC file per image in out_dir; returns the number written. A
+    """Convert a COCO export into one VOC file per image in out_dir; returns the paths written. A
     broken image entry or annotation is skipped with one line; InputError when the file is no COCO file."""
     from maskdet.files import write_text
 
@@ -86,11 +86,12 @@ def coco_to_voc(coco_path, images_dir, out_dir):
             print(f"skipped: {coco_path}: annotations[{i}]: {_why(e)}")
             continue
         by_image[image_id][1].append(obj)
-    inverse = {v: k for k, v in VOC_NAMES.items()}
+    inverse, written = {v: k for k, v in VOC_NAMES.items()}, []
     for (name, w, h), objs in by_image.values():
         faces = [{"box": o["box"], "label": inverse[o["name"]]} for o in objs if o["name"] in inverse]
-        write_text(Path(out_dir) / (Path(name).stem + ".xml"), voc_xml(name, w, h, faces))
-    return len(by_image)
+        written.append(Path(out_dir) / (Path(name).stem + ".xml"))
+        write_text(written[-1], voc_xml(name, w, h, faces))
+    return written
 
 
 def read_coco(path):

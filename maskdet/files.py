@@ -67,7 +67,7 @@ def copy_file(src, path):
 def write_text(path, text):
     """Write `text` to `path` atomically."""
     with atomic_path(path) as tmp:
-        Path(tmp).write_text(text)
+        Path(tmp).write_text(text, encoding="utf-8")
 
 
 def write_json(path, obj):

@@ -37,6 +37,17 @@ def load_rgb(path):
     return rgb
 
 
+def image_size(path):
+    """(width, height) of an image as load_rgb gives it (EXIF rotation applied), from its header;
+    None when the header cannot be read (load_rgb then skips the image with its own message)."""
+    try:
+        with Image.open(path) as im:
+            (w, h), turned = im.size, im.getexif().get(0x0112) in (5, 6, 7, 8)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+    return (h, w) if turned else (w, h)
+
+
 def _is_empty(path):
     """True when `path` is a zero-byte file."""
     try:

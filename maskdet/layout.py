@@ -67,15 +67,15 @@ def list_dirs(folder):
 
 
 def walk_files(folder, exts, skipped):
-    """Files under `folder` at any depth with a suffix in `exts`, sorted; unreadable sub-folders are
-    printed and added to `skipped`."""
+    """Files under `folder` at any depth with a suffix in `exts`, sorted, hidden files left out (as in
+    list_files); unreadable sub-folders are printed and added to `skipped`."""
     def report(e):
         print(f"skipped: {unreadable_folder(e.filename, e)}")
         skipped.append(e.filename)
 
     entries(folder)  # the top folder itself must be readable
     found = [Path(d) / f for d, _, files in os.walk(folder, onerror=report) for f in files]
-    return sorted(p for p in found if p.suffix.lower() in exts)
+    return sorted(p for p in found if p.suffix.lower() in exts and not p.name.startswith("."))
 
 
 def frame_name(index):
@@ -99,7 +99,13 @@ def video_names(videos):
     """The output name of each video (its frames folder, its results): the file's stem, or stem_ext for
     every video whose stem another one shares (cam.mp4 and cam.avi: cam_mp4, cam_avi), whatever the order."""
     stems = [Path(v).stem for v in videos]
-    return {v: s if stems.count(s) == 1 else f"{s}_{Path(v).suffix[1:].lower()}" for v, s in zip(videos, stems)}
+    names = {v: s if stems.count(s) == 1 else f"{s}_{Path(v).suffix[1:]}" for v, s in zip(videos, stems)}
+    seen = {}
+    for v, name in names.items():
+        if name in seen:
+            raise InputError(f"{v}: its results would share the name {name} with {seen[name]}'s; rename one")
+        seen[name] = v
+    return names
 
 
 def separate(data_dir, output_dir):

@@ -5,10 +5,10 @@ from pathlib import Path
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring, ParseError
-from PIL import Image
 
 from maskdet import InputError
 from maskdet.dataset import parse_class_map, split_of
+from maskdet.images import image_size
 from maskdet.layout import IMAGE_EXTS, list_files
 
 MAX_XML_BYTES = 2_000_000
@@ -78,7 +78,8 @@ def _add_object(scene, obj, class_map, xml_path):
         x1, x2 = max(0.0, min(x1, scene.width)), max(0.0, min(x2, scene.width))
         y1, y2 = max(0.0, min(y1, scene.height)), max(0.0, min(y2, scene.height))
     if x2 - x1 < 2 or y2 - y1 < 2:
-        scene.dropped.append(f"{xml_path}: object '{name}' box empty or outside the {scene.width}x{scene.height} image")
+        size = f" {scene.width}x{scene.height}" if scene.width and scene.height else ""
+        scene.dropped.append(f"{xml_path}: object '{name}' box empty or outside the{size} image")
         return
     scene.boxes.append((x1, y1, x2, y2))
     scene.classes.append(class_map[name])
@@ -98,17 +99,6 @@ def _float(text):
     return v if math.isfinite(v) else None
 
 
-def image_size(path):
-    """(width, height) of an image as load_rgb gives it (EXIF rotation applied), from its header;
-    None when the header cannot be read (load_rgb then skips the image with its own message)."""
-    try:
-        with Image.open(path) as im:
-            (w, h), turned = im.size, im.getexif().get(0x0112) in (5, 6, 7, 8)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return None
-    return (h, w) if turned else (w, h)
-
-
 def load_scenes(data_dir, class_map_text="", split="all", test_percent=40, seed=0):
     """Scenes of a VOC folder (images/ + annotations/), optionally one split by image; (scenes, errors)."""
     data_dir = Path(data_dir)
@@ -125,6 +115,12 @@ def load_scenes(data_dir, class_map_text="", split="all", test_percent=40, seed=
     return scenes, errors
 
 
+def print_skipped(errors, scenes):
+    """One `skipped:` line for each annotation file refused and each object dropped from a scene."""
+    for e in errors + [d for s in scenes for d in s.dropped]:
+        print(f"skipped: {e}")
+
+
 def scene_split(scene, test_percent=40, seed=0):
     """Split by image: every face of one picture lands on the same side."""
     return split_of(f"image:{scene.image.stem}", test_percent, seed)
@@ -133,8 +129,7 @@ def scene_split(scene, test_percent=40, seed=0):
 def voc_crop_jobs(data_dir, class_map_text, test_percent, seed):
     """extract_faces jobs for annotated boxes: (image, class, split, box, crop name)."""
     scenes, errors = load_scenes(data_dir, class_map_text, "all", test_percent, seed)
-    for e in errors + [d for s in scenes for d in s.dropped]:
-        print(f"skipped: {e}")
+    print_skipped(errors, scenes)
     if not scenes:
         raise InputError(f"{data_dir}: no usable annotations in annotations/*.xml")
     return [(s.image, cls, scene_split(s, test_percent, seed), box, f"{s.image.stem}_{k:03d}.jpg")

@@ -205,3 +205,20 @@ def test_drift_report_names_refused_annotation_files(tmp_path, capsys):
     text = capsys.readouterr().out
     for name in ("a.xml", "b.xml"):
         assert lines_with(text, f"skipped: {tmp_path / 'annotations' / name}: ")
+
+
+def test_a_frame_the_coco_file_does_not_cover_keeps_out_its_pre_annotation(tmp_path, capsys):
+    """The queue holds the model's guesses for every exported frame; with --coco only the frames the
+    COCO file covers (a person corrected them) are imported."""
+    coco = {"categories": [{"id": 1, "name": "with_mask"}],
+            "images": [{"id": 1, "width": 100, "height": 80},                          # broken: no file_name
+                       {"id": 2, "file_name": "good.jpg", "width": 100, "height": 80}],
+            "annotations": [{"id": 1, "image_id": 2, "category_id": 1, "bbox": [10, 10, 40, 40]}]}
+    queue, path = _queue(tmp_path, coco)
+    save_rgb(queue / "images" / "guess.jpg", np.full((80, 100, 3), 90, np.uint8))
+    (queue / "annotations" / "guess.xml").write_text(voc("guess", [("without_mask", (5, 5, 40, 40))], (100, 80)))
+    assert run("annotate.py", "import", "--data_dir", queue, "--output_dir", tmp_path / "s", "--coco", path) == 0
+    text = capsys.readouterr().out
+    assert len(lines_with(text, "guess.xml: not in")) == 1
+    (scene,), _ = load_scenes(tmp_path / "s")
+    assert scene.image.name == "good.jpg" and not (tmp_path / "s" / "images" / "guess.jpg").exists()

@@ -3,6 +3,7 @@ argparse with a one-line error naming the flag (exit 2), before any work; the de
 import argparse
 import functools
 import re
+from pathlib import Path
 
 import pytest
 
@@ -72,8 +73,24 @@ DEFAULTS = [("test.py", []), ("fleet.py", []), ("reconstruct.py", []), ("deconst
 
 
 @pytest.mark.parametrize("name, needed", DEFAULTS, ids=[d[0] for d in DEFAULTS])
-def test_defaults_still_parse(name, needed):
+def test_defaults_still_parse(name, needed, monkeypatch):
+    """Every flag's default passes its own type (argparse never applies `type` to a default that is not
+    a string, so each default is given to it as text)."""
+    parsers, parse = [], argparse.ArgumentParser.parse_args
+
+    def capture(self, *args, **kwargs):
+        parsers.append(self)
+        return parse(self, *args, **kwargs)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", capture)
     assert script(name).parse_args(needed) is not None
+    checked = 0
+    for action in (a for p in parsers for a in p._actions):
+        if callable(action.type) and action.default is not None and action.type not in (str, Path):
+            for value in action.default if isinstance(action.default, (list, tuple)) else [action.default]:
+                assert action.type(str(value)) == value, (action.dest, value)
+                checked += 1
+    assert checked > 0 or name in ("announce.py",)
 
 
 def test_documented_zeros_and_ordinary_values_parse():

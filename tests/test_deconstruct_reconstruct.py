@@ -72,3 +72,15 @@ def test_a_killed_runs_hidden_temporary_video_is_not_a_video(tmp_path):
     write_video(raw / ".clip.k3j2.part.mp4", n=3, fps=10.0)  # what an interrupted H.264 writer leaves
     assert run("deconstruct.py", "--data_dir", raw, "--output_dir", tmp_path / "frames") == 0
     assert [d.name for d in (tmp_path / "frames").iterdir()] == ["clip"]
+
+
+def test_names_differing_only_in_case_or_colliding_after_renaming(tmp_path, capsys):
+    from maskdet.layout import video_names
+
+    assert video_names(["a/cam.mp4", "a/cam.MP4", "a/x.avi"]) == {"a/cam.mp4": "cam_mp4", "a/cam.MP4": "cam_MP4", "a/x.avi": "x"}
+    raw = tmp_path / "raw"
+    for name in ("x.mp4", "x.avi", "x_mp4.avi"):  # x.mp4 -> x_mp4, which x_mp4.avi is already called
+        write_video(raw / name, n=3, fps=10.0)
+    assert run("deconstruct.py", "--data_dir", raw, "--output_dir", tmp_path / "frames") == 2
+    out = capsys.readouterr().out
+    assert "would share the name x_mp4" in out and "Traceback" not in out and not (tmp_path / "frames").exists()

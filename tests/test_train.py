@@ -182,3 +182,10 @@ def test_a_model_path_that_cannot_be_written_is_one_line_before_training(tmp_pat
                "--arch", "cnn", "--input_size", "32", "--epochs", "1") == 2
     out = capsys.readouterr().out
     assert "toy.pt: is a folder" in out and "val acc" not in out
+
+
+def test_dry_run_with_no_epochs_writes_no_model_either(tmp_path):
+    data = toy_crops(tmp_path / "crops", n=6)
+    assert run("train_mask_detection_model.py", "--data_dir", data, "--models_dir", tmp_path / "m", "--name", "toy",
+               "--arch", "cnn", "--input_size", "32", "--dry_run", "--epochs", "0") == 0
+    assert not (tmp_path / "m" / "toy.pt").exists()
