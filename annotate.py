@@ -65,13 +65,15 @@ def export(opt):
         previous = faces
     chosen = sorted(ranked, key=lambda r: (-r[0], r[1]))[: opt.n]
     out = Path(opt.output_dir)
-    rows = ["image,worth,uncertainty,near_threshold,flips,faces"]
+    rows, entries = ["image,worth,uncertainty,near_threshold,flips,faces"], []
+    nested = not layout.list_images(opt.data_dir)  # frames of several videos: names prefixed by the video's folder
     for worth, src, w, h, faces, why in chosen:
-        name = f"{Path(src).parent.name}_{Path(src).name}" if not layout.list_images(opt.data_dir) else Path(src).name
+        name = f"{Path(src).parent.name}_{Path(src).name}" if nested else Path(src).name
         copy_file(src, out / "images" / name)
         write_text(out / "annotations" / (Path(name).stem + ".xml"), voc_xml(name, w, h, faces))
         rows.append(f"{name},{worth:.3f},{why.get('uncertainty', 0)},{why.get('near_threshold', 0)},{why.get('flips', 0)},{len(faces)}")
-    write_text(out / "coco.json", coco_json([(f"{Path(c[1]).name}", c[2], c[3], c[4]) for c in chosen]))
+        entries.append((name, w, h, faces))
+    write_text(out / "coco.json", coco_json(entries))  # the same names as images/ and annotations/
     write_text(out / "selection.csv", "\n".join(rows) + "\n")
     return f"{len(chosen)} of {len(ranked):,} frames exported with pre-annotations -> {out}/ (images, annotations, coco.json)"
 

@@ -4,9 +4,13 @@
 #   bash run_demo.sh ../shared/data/footage  # on a folder of your own videos
 # Outputs go to the README's layout under arlo_footage/; each stage resumes if re-run.
 set -euo pipefail
+case "${1:-}" in
+  -h|--help) sed -n '2,5p' "$0" | cut -c3-; exit 0 ;;
+esac
+VIDEOS=${1:-arlo_footage/raw_videos}
+if [ $# -gt 0 ]; then VIDEOS=$(realpath -m -- "$1"); fi  # a folder given relative to where you are
 cd "$(dirname "$0")"
 PY=${PYTHON:-.venv/bin/python}
-VIDEOS=${1:-arlo_footage/raw_videos}
 if [ $# -eq 0 ]; then
   $PY make_sample.py --output_dir "$VIDEOS"
 fi

@@ -149,6 +149,9 @@ def main(argv=None):
     try:
         if not args.dry_run:
             check_writable(path)
+        for d in args.data_dir:
+            if not Path(d).is_dir():
+                raise InputError(f"{d}: crops folder not found (run extract_faces.py, or pass --data_dir)")
         net, config, onet = build(args)
         x, y, _, sides = load_split(args.data_dir, "train", config.input_size, args.repeat_first)
         xv, yv, _, _ = load_split(args.data_dir, "test", config.input_size)

@@ -87,3 +87,21 @@ def test_drift_report_compares_models_on_the_same_scenes(tmp_path, portraits):
     assert "| detection precision | 0.750 | 0.750 |" in table       # 3 of the 4 faces found were annotated
     assert (out / "drift_report.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((out / "scenes_mask_classifier.json").read_text())["faces"] == 3
+
+
+def test_frames_of_several_videos_round_trip_through_coco(tmp_path, portraits):
+    """Frames folders of two videos (deconstruct.py's layout): the exported images are prefixed by the
+    video's folder, and coco.json names those same files, so a COCO correction imports every frame."""
+    frames = tmp_path / "frames"
+    save_rgb(frames / "cam1" / "frame_000001.jpg", portraits["hopper"])
+    save_rgb(frames / "cam2" / "frame_000001.jpg", portraits["astronaut"])
+    queue = tmp_path / "queue"
+    assert run("annotate.py", "export", "--data_dir", frames, "--output_dir", queue, "--n", "2", "--model", MODEL) == 0
+    names = sorted(p.name for p in (queue / "images").iterdir())
+    assert names == ["cam1_frame_000001.jpg", "cam2_frame_000001.jpg"]
+    assert sorted(im["file_name"] for im in json.loads((queue / "coco.json").read_text())["images"]) == names
+    for xml in (queue / "annotations").glob("*.xml"):
+        xml.unlink()
+    assert run("annotate.py", "import", "--data_dir", queue, "--output_dir", tmp_path / "s", "--coco", queue / "coco.json") == 0
+    imported, errors = load_scenes(tmp_path / "s")
+    assert sorted(s.image.name for s in imported) == names and not errors

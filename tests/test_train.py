@@ -95,6 +95,8 @@ def test_no_crops_is_one_line(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "error:" in out and "Traceback" not in out
     assert not list(tmp_path.glob("*.pt"))
+    assert run("train_mask_detection_model.py", "--data_dir", tmp_path / "nope", "--models_dir", tmp_path) == 2
+    assert f"error: {tmp_path / 'nope'}: crops folder not found" in capsys.readouterr().out
 
 
 def test_init_from_keeps_what_the_flags_do_not_change(tmp_path):
