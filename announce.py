@@ -73,7 +73,8 @@ def summarise(log, out):
     s = write_summary(log, out / f"{name}.json", out / f"{name}.png", name, rule)
     for t in s["announcements"]:
         print(f"announce: {name} at {t:.2f} s: \"{' / '.join(s['messages'])}\"")
-    print(f"{name}: {s['frames']:,} frames, {s['faces']:,} faces, {len(s['announcements'])} announcements -> {out / name}.json, .png")
+    print(f"{name}: {s['frames']:,} frames, {s['faces']:,} faces counted by the rule, {len(s['announcements'])} announcements "
+          f"-> {out / name}.json, .png")
     return len(s["announcements"])
 
 
