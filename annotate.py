@@ -1,5 +1,6 @@
-"""README step 9, the annotation loop: pick the frames most worth a person's time, export the
-model's predictions as pre-annotations, and import the corrected files back.
+"""README step 9, the annotation loop: export the frames most worth a person's time, import them corrected.
+
+Frames are ranked, the model's predictions exported as pre-annotations, and the corrected files imported back.
 
     python annotate.py export --data_dir ../shared/data/unlabelled_scenes --n 20   # -> annotation_queue/
     # correct annotation_queue/ in LabelImg, CVAT, Label Studio ... (Pascal VOC or COCO)

@@ -20,7 +20,7 @@ from maskdet import InputError, cli, layout
 from maskdet.classifier import load_checkpoint, write_model
 from maskdet.config import ModelConfig
 from maskdet.detect import BACKENDS
-from maskdet.files import check_writable, clean_partials, copy_file
+from maskdet.files import check_writable, clean_partials
 
 
 def parse_args(argv=None):
@@ -51,14 +51,6 @@ def parse_args(argv=None):
     g.add_argument("--mask_ssd_side", type=cli.nonneg_int, default=800, help="... on the frame shrunk to this longer side (0: no limit)")
     g.add_argument("--count_score", type=cli.unit_float, default=0.9, help="faces scoring less are not sure: the rule counts them only when called correctly masked")
     return p.parse_args(argv)
-
-
-def keep_previous(path):
-    """A model already at `path` (the shipped default, say) is not lost: it is copied to <name>.prev.pt first."""
-    if path.is_file():
-        prev = path.with_suffix(".prev.pt")
-        copy_file(path, prev)
-        print(f"note: replacing {path}; the previous file is kept as {prev}")
 
 
 def main(argv=None):
@@ -93,8 +85,7 @@ def main(argv=None):
         config = config.merged(detector=settings.to_dict(),
                                detector_training={k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(opt).items()})
         clean_partials(output.parent, only=output.name)  # a killed run's half-written model
-        keep_previous(output)
-        write_model(output, ckpt["model"], config, onet=state)
+        write_model(output, ckpt["model"], config, onet=state, keep=True)
     except InputError as e:
         print(f"error: {e}")
         return 2

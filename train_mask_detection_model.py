@@ -181,7 +181,7 @@ def main(argv=None):
     summary = {"train": int(len(y)), "test": int(len(yv)), "dirs": list(args.data_dir),
                "per_class_train": {c: int((y == k).sum()) for k, c in enumerate(CLASSES)}, "val_accuracy": acc,
                "drift_reference": drift_reference(net, xv if len(yv) else x, sides, config.normalize)}
-    write_model(path, net.state_dict(), config.merged(config=dict(vars(args)), data=summary), onet)
+    write_model(path, net.state_dict(), config.merged(config=dict(vars(args)), data=summary), onet, keep=True)
     print(f"{args.epochs} epochs in {time.time() - t0:.0f} s, val accuracy {acc:.4f} -> {path}")
     return 0
 

@@ -10,7 +10,7 @@ from torch import nn
 from maskdet import CLASSES, InputError
 from maskdet.config import ModelConfig, odds_ok
 from maskdet.detect import FaceDetector, crop_box
-from maskdet.files import atomic_path
+from maskdet.files import atomic_path, copy_file
 from maskdet.mtcnn import channels_last
 from maskdet.parallel import forward
 
@@ -154,9 +154,15 @@ class Classifier:
         return self.predict_crops([self.crop(rgb, b) for b in boxes])
 
 
-def write_model(path, weights, config, onet=None):
+def write_model(path, weights, config, onet=None, keep=False):
     """Write a model file atomically: the classifier's weights (a state dict), its ModelConfig and the
-    detector's verifier weights (or None). Every script that writes a model calls this."""
+    detector's verifier weights (or None). Every script that writes a model calls this. With `keep`, a
+    model already at `path` (the shipped default, say) is first copied to <name>.prev.pt."""
+    path = Path(path)
+    if keep and path.is_file():
+        prev = path.with_suffix(".prev.pt")
+        copy_file(path, prev)
+        print(f"note: replacing {path}; the previous file is kept as {prev}")
     ckpt = {"format": FORMAT, "version": VERSION, "model": weights, **config.to_checkpoint(), "onet": onet}
     with atomic_path(path) as tmp:
         torch.save(ckpt, tmp)

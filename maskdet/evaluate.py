@@ -61,7 +61,7 @@ def print_class_report(r):
     for c, v in r["per_class"].items():
         print(f"{c:<20}{v['precision']:>10.3f}{v['recall']:>8.3f}{v['support']:>9,}{r['missed_per_class'][c]:>8,}")
     for s, v in r["per_source"].items():
-        print(f"source {s:<13}accuracy {v['accuracy']:.3f} on {v['count']:,} images ({v['missed_faces']} missed)")
+        print(f"source {s:<14} accuracy {v['accuracy']:.3f} on {v['count']:,} images ({v['missed_faces']} missed)")
     print(f"accuracy {r['accuracy']:.4f} on {r['images']:,} images ({r['missed_faces']:,} without a face found, "
           f"counted wrong; {r['unreadable']} unreadable)")
 

@@ -1,4 +1,6 @@
 """Reading images from untrusted files: one clear error per bad file, RGB uint8 out."""
+import warnings
+
 import numpy as np
 from PIL import Image, ImageOps
 
@@ -22,13 +24,16 @@ def to_uint8(im):
 
 def load_rgb(path):
     """Load `path` as an RGB uint8 array, EXIF rotation applied; raise InputError naming the file."""
+    too_large = InputError(f"{path}: image too large (over {Image.MAX_IMAGE_PIXELS:,} pixels), skipped")
     try:
-        with Image.open(path) as im:
+        with _open(path) as im:
+            if im.width * im.height > Image.MAX_IMAGE_PIXELS:  # Pillow itself refuses only from twice the limit
+                raise too_large
             im = ImageOps.exif_transpose(im)
             im.load()
             rgb = to_uint8(im)
     except Image.DecompressionBombError:
-        raise InputError(f"{path}: image too large (over {Image.MAX_IMAGE_PIXELS:,} pixels), skipped") from None
+        raise too_large from None
     except (OSError, ValueError, SyntaxError) as e:
         reason = "empty file" if _is_empty(path) else (getattr(e, "strerror", None) or str(e).split("\n")[0])
         raise InputError(f"{path}: not a readable image ({reason})") from None
@@ -41,11 +46,19 @@ def image_size(path):
     """(width, height) of an image as load_rgb gives it (EXIF rotation applied), from its header;
     None when the header cannot be read (load_rgb then skips the image with its own message)."""
     try:
-        with Image.open(path) as im:
+        with _open(path) as im:
             (w, h), turned = im.size, im.getexif().get(0x0112) in (5, 6, 7, 8)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None
     return (h, w) if turned else (w, h)
+
+
+def _open(path):
+    """Image.open without Pillow's warning for pictures over the pixel limit: load_rgb refuses them in
+    one line of its own."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(path)
 
 
 def _is_empty(path):

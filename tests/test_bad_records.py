@@ -222,3 +222,15 @@ def test_a_frame_the_coco_file_does_not_cover_keeps_out_its_pre_annotation(tmp_p
     assert len(lines_with(text, "guess.xml: not in")) == 1
     (scene,), _ = load_scenes(tmp_path / "s")
     assert scene.image.name == "good.jpg" and not (tmp_path / "s" / "images" / "guess.jpg").exists()
+
+
+def test_an_image_over_the_pixel_limit_is_refused_not_only_over_twice_it(tmp_path, monkeypatch):
+    """Pillow warns from the limit and refuses only from twice it; the project refuses from the limit."""
+    from maskdet.images import load_rgb
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
+    save_rgb(tmp_path / "ok.png", np.zeros((100, 90, 3), np.uint8))       # 9,000 pixels
+    save_rgb(tmp_path / "big.png", np.zeros((100, 150, 3), np.uint8))     # 15,000: between the limit and twice it
+    assert load_rgb(tmp_path / "ok.png").shape == (100, 90, 3)
+    with pytest.raises(InputError, match="big.png: image too large"):
+        load_rgb(tmp_path / "big.png")

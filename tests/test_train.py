@@ -191,3 +191,13 @@ def test_dry_run_with_no_epochs_writes_no_model_either(tmp_path):
     assert run("train_mask_detection_model.py", "--data_dir", data, "--models_dir", tmp_path / "m", "--name", "toy",
                "--arch", "cnn", "--input_size", "32", "--dry_run", "--epochs", "0") == 0
     assert not (tmp_path / "m" / "toy.pt").exists()
+
+
+def test_training_over_a_model_keeps_the_one_it_replaces(tmp_path, capsys):
+    data = toy_crops(tmp_path / "crops", n=6)
+    (tmp_path / "toy.pt").write_bytes(b"the model a user trained")
+    assert run("train_mask_detection_model.py", "--data_dir", data, "--models_dir", tmp_path, "--name", "toy",
+               "--arch", "cnn", "--input_size", "32", "--batch_size", "8", "--epochs", "1") == 0
+    assert (tmp_path / "toy.prev.pt").read_bytes() == b"the model a user trained"
+    assert load_checkpoint(tmp_path / "toy.pt")["input_size"] == 32
+    assert "note: replacing" in capsys.readouterr().out
