@@ -7,8 +7,10 @@ set -euo pipefail
 case "${1:-}" in
   -h|--help) sed -n '2,5p' "$0" | cut -c3-; exit 0 ;;
 esac
-VIDEOS=${1:-arlo_footage/raw_videos}
-if [ $# -gt 0 ]; then VIDEOS=$(realpath -m -- "$1"); fi  # a folder given relative to where you are
+VIDEOS=arlo_footage/raw_videos
+if [ $# -gt 0 ]; then
+  case "$1" in /*) VIDEOS=$1 ;; *) VIDEOS=$PWD/$1 ;; esac  # a folder given relative to where you are
+fi
 cd "$(dirname "$0")"
 PY=${PYTHON:-.venv/bin/python}
 if [ $# -eq 0 ]; then

@@ -1,5 +1,6 @@
 """The mask classifier: its networks (MTCNN's O-Net with a class head; the seed's small CNN), its
 checkpoint format, and inference on face crops."""
+import itertools
 from pathlib import Path
 
 import cv2
@@ -157,10 +158,11 @@ class Classifier:
 def write_model(path, weights, config, onet=None, keep=False):
     """Write a model file atomically: the classifier's weights (a state dict), its ModelConfig and the
     detector's verifier weights (or None). Every script that writes a model calls this. With `keep`, a
-    model already at `path` (the shipped default, say) is first copied to <name>.prev.pt."""
+    model already at `path` (the shipped default, say) is first copied to <name>.prev.pt, or .prev2.pt,
+    .prev3.pt ... when that one holds an earlier model: none is lost."""
     path = Path(path)
     if keep and path.is_file():
-        prev = path.with_suffix(".prev.pt")
+        prev = next(p for k in itertools.count(1) if not (p := path.with_suffix(f".prev{k if k > 1 else ''}.pt")).exists())
         copy_file(path, prev)
         print(f"note: replacing {path}; the previous file is kept as {prev}")
     ckpt = {"format": FORMAT, "version": VERSION, "model": weights, **config.to_checkpoint(), "onet": onet}

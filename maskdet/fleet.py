@@ -17,7 +17,7 @@ from maskdet.announce import announcer_from, rule_from, speaker_from
 from maskdet.files import clean_partials
 
 RETRIES = 3          # Ray re-runs a video (or restarts a camera) this often after its worker dies
-WORKER_MEMORY = 1.6e9  # bytes Ray reserves per stream: peak 1.53 GB at 1080p, 1.30 at 720p (throughput.py --skip_naive)
+WORKER_MEMORY = 1.7e9  # bytes Ray reserves per stream: peak 1,535 MiB (1.61e9 bytes) at 1080p, 1,301 MiB at 720p (throughput.py --skip_naive)
 
 
 def is_done(out):

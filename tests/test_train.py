@@ -201,3 +201,17 @@ def test_training_over_a_model_keeps_the_one_it_replaces(tmp_path, capsys):
     assert (tmp_path / "toy.prev.pt").read_bytes() == b"the model a user trained"
     assert load_checkpoint(tmp_path / "toy.pt")["input_size"] == 32
     assert "note: replacing" in capsys.readouterr().out
+
+
+def test_a_second_model_written_over_keeps_both_earlier_ones(tmp_path):
+    """The README's recipe trains the classifier into the default model's name, then the verifier over
+    it: the shipped model (first replaced) must survive the second replacement too."""
+    data = toy_crops(tmp_path / "crops", n=6)
+    (tmp_path / "toy.pt").write_bytes(b"the shipped model")
+    args = ["--data_dir", data, "--models_dir", tmp_path, "--name", "toy", "--arch", "cnn", "--input_size", "32",
+            "--batch_size", "8", "--epochs", "1"]
+    assert run("train_mask_detection_model.py", *args) == 0
+    first = (tmp_path / "toy.pt").read_bytes()
+    assert run("train_mask_detection_model.py", *args, "--seed", "2") == 0
+    assert (tmp_path / "toy.prev.pt").read_bytes() == b"the shipped model"
+    assert (tmp_path / "toy.prev2.pt").read_bytes() == first
