@@ -10,12 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 from tqdm import tqdm
 
 from maskdet import InputError, cli, layout
 from maskdet.files import clean_partials
 from maskdet.footage import video_folders
+from maskdet.images import read_frame
 from maskdet.layout import list_images
 from maskdet.video import H264Writer, read_meta
 
@@ -29,19 +29,28 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def _frame(path):
+    """A frame, or None when it is not readable (read_frame)."""
+    try:
+        return read_frame(path)
+    except InputError:
+        return None
+
+
 def reconstruct(folder, path, fps):
     """Encode the frames of `folder` into `path`; return (frames written, unreadable frames)."""
     frames = list_images(folder)
-    first = next((f for f in (cv2.imread(str(p)) for p in frames[:10]) if f is not None), None)
+    first = next((f for f in (_frame(p) for p in frames[:10]) if f is not None), None)
     if first is None:
         raise InputError(f"{folder}: no readable frames")
     writer = H264Writer(path, fps, (first.shape[1], first.shape[0]))
     bad = 0
     try:
         for p in tqdm(frames, desc=folder.name, leave=False, disable=not sys.stderr.isatty()):
-            img = cv2.imread(str(p))
-            if img is None:
-                print(f"skipped: {p}: not a readable image")
+            try:
+                img = read_frame(p)
+            except InputError as e:
+                print(f"skipped: {e}")
                 bad += 1
                 continue
             writer.write(img)

@@ -9,6 +9,7 @@ from tqdm import tqdm
 from maskdet import InputError
 from maskdet.draw import draw_frame
 from maskdet.files import atomic_path, clean_partials, write_image, write_json
+from maskdet.images import read_frame
 from maskdet.layout import list_dirs, list_images
 from maskdet.video import read_meta
 
@@ -117,9 +118,10 @@ def process_folder(src, out, make_processor, overwrite=False, rule=None):
 
     try:
         for i, path in enumerate(tqdm(frames, desc=src.name, leave=False, disable=not sys.stderr.isatty()), 1):
-            bgr = cv2.imread(str(path))
-            if bgr is None:
-                print(f"skipped: {path}: not a readable image")
+            try:
+                bgr = read_frame(path)
+            except InputError as e:
+                print(f"skipped: {e}")
                 skipped += 1
                 continue
             keep(proc.push(i, path.name, bgr, times[i - 1] if i <= len(times) else None))

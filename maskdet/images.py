@@ -1,6 +1,8 @@
 """Reading images from untrusted files: one clear error per bad file, RGB uint8 out."""
 import warnings
+from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
@@ -51,6 +53,30 @@ def image_size(path):
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None
     return (h, w) if turned else (w, h)
+
+
+def read_frame(path):
+    """A frame file (deconstruct.py's, or a folder of pictures) as OpenCV's BGR array, fast; InputError
+    naming it when it cannot be decoded, or when it is a JPEG cut short (no end-of-image marker in its
+    last kilobyte: OpenCV would decode the missing part as grey and only warn, without the file's name)."""
+    if Path(path).suffix.lower() in (".jpg", ".jpeg") and not _ends_as_jpeg(path):
+        raise InputError(f"{path}: not a readable image (a JPEG cut short)")
+    bgr = cv2.imread(str(path))
+    if bgr is None:
+        raise InputError(f"{path}: not a readable image")
+    return bgr
+
+
+def _ends_as_jpeg(path, tail=1024):
+    """Whether a JPEG file's last `tail` bytes hold its end-of-image marker (FF D9; inside the coded
+    data an FF byte is never followed by D9)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - tail))
+            return b"\xff\xd9" in f.read()
+    except OSError:
+        return False
 
 
 def _open(path):

@@ -451,3 +451,20 @@ def test_make_sample_removes_what_a_killed_run_left(tmp_path):
     left.write_bytes(b"half a video")
     assert run("make_sample.py", "--output_dir", tmp_path, "--seconds", "0.4") == 0
     assert not left.exists() and (tmp_path / "sample_corridor.mp4").is_file()
+
+
+def test_a_frame_cut_short_is_named_and_skipped_not_drawn_half_grey(tmp_path, capsys):
+    """A frames folder with one JPEG cut in half (OpenCV alone decodes it, grey below the cut, with a
+    warning that names no file): test.py and reconstruct.py skip it by name and count it."""
+    raw, frames = tmp_path / "raw", tmp_path / "frames"
+    write_video(raw / "clip.avi", n=6, size=(320, 240))
+    assert run("deconstruct.py", "--data_dir", raw, "--output_dir", frames) == 0
+    cut = frames / "clip" / "frame_000003.jpg"
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    assert run("test.py", "--data_dir", frames, "--output_dir", tmp_path / "out", "--no_speech") == 0
+    assert run("reconstruct.py", "--data_dir", frames, "--output_dir", tmp_path / "videos") == 0
+    out = capsys.readouterr().out
+    assert len([x for x in out.splitlines() if x.startswith(f"skipped: {cut}: not a readable image")]) == 2
+    lines = (tmp_path / "out" / "clip" / "log.jsonl").read_text().splitlines()
+    assert [json.loads(x)["frame"] for x in lines] == [f"frame_00000{k}.jpg" for k in (1, 2, 4, 5, 6)]
+    assert probe(tmp_path / "videos" / "clip.mp4")["frames"] == 5
