@@ -1,4 +1,4 @@
-"""Reading images from untrusted files: one clear error per bad file, RGB uint8 out."""
+"""Reading images from untrusted files: one clear error per bad file; RGB uint8 out (frames: OpenCV's BGR, for speed)."""
 import warnings
 from pathlib import Path
 
