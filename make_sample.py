@@ -102,17 +102,12 @@ def paste(frame, sprite, cx, scale):
 
 def render(path, people, bg, n):
     """Write the clip's `n` frames to `path` (H.264); nothing half-written is left if it fails or is interrupted."""
-    writer = H264Writer(path, FPS, (W, H))
-    try:
+    with H264Writer(path, FPS, (W, H)) as writer:
         for i in range(n):
             frame = bg.copy()
             for k, cx, scale in schedule(i / FPS):
                 paste(frame, people[k][1], cx, scale)
             writer.write(frame)
-    except BaseException:
-        writer.close(keep=False)
-        raise
-    writer.close()
 
 
 def main(argv=None):

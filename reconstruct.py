@@ -43,9 +43,8 @@ def reconstruct(folder, path, fps):
     first = next((f for f in (_frame(p) for p in frames[:10]) if f is not None), None)
     if first is None:
         raise InputError(f"{folder}: no readable frames")
-    writer = H264Writer(path, fps, (first.shape[1], first.shape[0]))
     bad = 0
-    try:
+    with H264Writer(path, fps, (first.shape[1], first.shape[0])) as writer:
         for p in tqdm(frames, desc=folder.name, leave=False, disable=not sys.stderr.isatty()):
             try:
                 img = read_frame(p)
@@ -54,10 +53,6 @@ def reconstruct(folder, path, fps):
                 bad += 1
                 continue
             writer.write(img)
-    except BaseException:
-        writer.close(keep=False)
-        raise
-    writer.close()
     return writer.count, bad
 
 

@@ -134,6 +134,14 @@ class H264Writer:
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
         return InputError(f"{self.path}: video encoding failed, not written (ffmpeg: {reason})")
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, trace):
+        """Closed when the block ends: the file moved into place, or dropped if the block failed or was
+        interrupted (nothing half-written is left)."""
+        self.close(keep=kind is None)
+
     def close(self, keep=True):
         """Finish the file and move it into place (or drop it when keep is False)."""
         self._queue.put(None)
@@ -173,13 +181,12 @@ def scaled_copy(clip, size, out):
     that size to measure on. Returns `out` as a string."""
     cap = cv2.VideoCapture(str(clip))
     fps = cap.get(cv2.CAP_PROP_FPS)
-    writer = H264Writer(out, fps if fps and 0 < fps < 1000 else 25.0, size)
-    ok, f = cap.read()
-    while ok:
-        writer.write(cv2.resize(f, size, interpolation=cv2.INTER_AREA))
+    with H264Writer(out, fps if fps and 0 < fps < 1000 else 25.0, size) as writer:
         ok, f = cap.read()
+        while ok:
+            writer.write(cv2.resize(f, size, interpolation=cv2.INTER_AREA))
+            ok, f = cap.read()
     cap.release()
-    writer.close()
     return str(out)
 
 
