@@ -33,11 +33,14 @@ def parse_args(argv=None):
 
 
 def frames_of(folder):
-    """Images directly in `folder`, or in its sub-folders (deconstructed videos), sorted."""
+    """Images directly in `folder`, or else in its sub-folders (deconstructed videos), sorted; and the
+    name each gets in the queue (a sub-folder's frames are prefixed by the video's folder)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: frames folder not found")
-    images = layout.list_images(folder) or [p for d in layout.list_dirs(folder) for p in layout.list_images(d)]
+    if images := layout.list_images(folder):
+        return [(p, p.name) for p in images]
+    images = [(p, f"{d.name}_{p.name}") for d in layout.list_dirs(folder) for p in layout.list_images(d)]
     if not images:
         raise InputError(f"{folder}: no images found")
     return images
@@ -52,7 +55,7 @@ def export(opt):
     clf = load_classifier(opt.model)
     det = clf.face_detector()
     ranked, previous = [], None
-    for path in tqdm(frames_of(opt.data_dir), desc="frames", disable=not sys.stderr.isatty()):
+    for path, name in tqdm(frames_of(opt.data_dir), desc="frames", disable=not sys.stderr.isatty()):
         try:
             rgb = load_rgb(path)
         except InputError as e:
@@ -62,14 +65,12 @@ def export(opt):
         labels, scores, _ = clf.predict_faces(rgb, found)
         faces = [{"box": f.box, "label": lab, "score": s, "det_score": f.score} for f, lab, s in zip(found, labels, scores)]
         worth, why = frame_worth(faces, previous, unsure_band(clf.detector))
-        ranked.append((worth, str(path), rgb.shape[1], rgb.shape[0], faces, why))
+        ranked.append((worth, name, path, rgb.shape[1], rgb.shape[0], faces, why))
         previous = faces
     chosen = sorted(ranked, key=lambda r: (-r[0], r[1]))[: opt.n]
     out = Path(opt.output_dir)
     rows, entries = ["image,worth,uncertainty,near_threshold,flips,faces"], []
-    nested = not layout.list_images(opt.data_dir)  # frames of several videos: names prefixed by the video's folder
-    for worth, src, w, h, faces, why in chosen:
-        name = f"{Path(src).parent.name}_{Path(src).name}" if nested else Path(src).name
+    for worth, name, src, w, h, faces, why in chosen:
         copy_file(src, out / "images" / name)
         write_text(out / "annotations" / (Path(name).stem + ".xml"), voc_xml(name, w, h, faces))
         rows.append(f"{name},{worth:.3f},{why.get('uncertainty', 0)},{why.get('near_threshold', 0)},{why.get('flips', 0)},{len(faces)}")

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from maskdet import InputError, cli, layout
 from maskdet.files import clean_partials, write_image, write_json
-from maskdet.video import open_video, read_frames, read_meta, variable_rate
+from maskdet.video import count_note, open_video, read_frames, read_meta, variable_rate
 
 
 def parse_args(argv=None):
@@ -75,9 +75,8 @@ def _timing_notes(video, meta, times, every):
         notes["times"] = [round(t - times[0], 3) for t in times]
         print(f"note: {video}: variable frame rate ({meta['fps']:.1f} frames/s on average); frame times kept in meta.json")
     decoded = (len(times) - 1) * every + 1
-    if meta["frames_reported"] and abs(meta["frames_reported"] - decoded) > every:
-        print(f"note: {video}: the index says {meta['frames_reported']} frames, {decoded} decoded (broken or "
-              "missing index); all decodable frames were kept")
+    if note := count_note(video, meta["frames_reported"], decoded, every):
+        print(note)
     return notes
 
 

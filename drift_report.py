@@ -93,17 +93,19 @@ def main(argv=None):
         if not scenes:
             raise InputError(f"{opt.data_dir}: no usable annotated scenes (split {opt.split})")
         reports = [evaluate(m, scenes) for m in opt.models]
+        if not reports[0]["images"]:
+            raise InputError(f"{opt.data_dir}: none of its {len(scenes)} scene images could be read")
     except InputError as e:
         print(f"error: {e}")
         return 2
     out, names = Path(opt.output_dir), [Path(m).stem for m in opt.models]
     for r, n in zip(reports, names):
         write_json(out / f"scenes_{n}.json", r)
-    text = table(reports, names)
-    write_text(out / "drift_report.md", f"{len(scenes)} scenes ({opt.split} split of {opt.data_dir})\n\n" + text)
+    text, n = table(reports, names), reports[0]["images"]  # the scenes whose image could be read
+    write_text(out / "drift_report.md", f"{n} scenes ({opt.split} split of {opt.data_dir})\n\n" + text)
     chart(reports, names, out / "drift_report.png")
-    print(text + f"{len(scenes)} scenes, {len(errors)} annotation files refused, {time.time() - t0:.0f} s -> "
-          f"{out}/drift_report.md, .png")
+    print(text + f"{n} scenes, {len(scenes) - n} unreadable images, {len(errors)} annotation files refused, "
+          f"{time.time() - t0:.0f} s -> {out}/drift_report.md, .png")
     return 0
 
 

@@ -16,6 +16,7 @@ from maskdet.files import make_parent
 from maskdet.footage import FrameProcessor, closing_line
 from maskdet.pipeline import FacePipeline
 from maskdet.sinks import close_all
+from maskdet.video import count_note
 
 QUEUE_SIZE = 48     # frames waiting for the detector, about 2 s: a stream's start (a burst of buffered frames while the
                     # networks' first runs are slow; 24 dropped 12 of 840 frames there at 720p) and one search pass fit
@@ -165,6 +166,8 @@ class Reader(threading.Thread):
             raise InputError(f"{hide_credentials(source)}: cannot open this source")
         fps = self.cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if fps and 0 < fps < 1000 else 25.0
+        self.reported = 0 if is_stream(source) else int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.ended = False  # a file read to its last decodable frame
         self.pacer, self._given = Pacer(self.fps), None
 
     def run(self):
@@ -177,7 +180,8 @@ class Reader(threading.Thread):
                     failures = 0
                     self._arrived(time.monotonic())
                     continue
-                if not is_stream(self.source) or failures >= self.retries:
+                self.ended = not is_stream(self.source)
+                if self.ended or failures >= self.retries:
                     if failures:
                         print(f"warning: {hide_credentials(self.source)}: gave up after {failures} reconnection attempts")
                     break
@@ -389,6 +393,8 @@ def process_source(source, clf, make_sinks, announcer, *, detect_every=None, spe
         finally:
             close_all(sinks, ok and outlet.error is None)
     stats.update(seconds=time.time() - stats.pop("t0"), dropped=reader.dropped, reconnects=reader.reconnects)
+    if reader.ended and (note := count_note(source, reader.reported, reader.read)):
+        print(note)
     if is_stream(source):  # a file's frames arrive when the pipeline asks: no latency to speak of
         stats.update(latency_median=outlet.latency.quantile(0.5), latency_p95=outlet.latency.quantile(0.95))
     return stats

@@ -57,6 +57,15 @@ def variable_rate(times, fps):
     return bool(np.abs(steps - np.median(steps)).max() > 0.5 / fps)
 
 
+def count_note(video, reported, decoded, slack=1):
+    """The note for a file whose container index declares `reported` frames where `decoded` (more than
+    `slack` apart) could be decoded: a file cut short, or a broken or missing index; None when they agree."""
+    if reported and abs(reported - decoded) > slack:
+        return (f"note: {video}: the index says {reported} frames, {decoded} decoded (a file cut short, or a "
+                "broken or missing index); all decodable frames were used")
+    return None
+
+
 def read_meta(folder):
     """meta.json of a frames folder, or None."""
     p = Path(folder) / "meta.json"

@@ -207,6 +207,28 @@ def test_drift_report_names_refused_annotation_files(tmp_path, capsys):
         assert lines_with(text, f"skipped: {tmp_path / 'annotations' / name}: ")
 
 
+def test_drift_report_counts_only_the_scenes_it_could_read(tmp_path, capsys):
+    """Two annotated scenes, one of them a JPEG cut short: the report is of one scene, and says one
+    image was unreadable; when no image can be read it is one error line, no report."""
+    from maskdet.active import voc_xml
+    (tmp_path / "annotations").mkdir()
+    for name in ("good", "cut"):
+        save_rgb(tmp_path / "images" / f"{name}.jpg", np.full((80, 100, 3), 90, np.uint8))
+        face = {"box": (20, 10, 60, 60), "label": "not_masked"}
+        (tmp_path / "annotations" / f"{name}.xml").write_text(voc_xml(f"{name}.jpg", 100, 80, [face]))
+    cut = tmp_path / "images" / "cut.jpg"
+    cut.write_bytes(cut.read_bytes()[:-200])
+    out = tmp_path / "r"
+    assert run("drift_report.py", "--data_dir", tmp_path, "--split", "all", "--output_dir", out) == 0
+    text = capsys.readouterr().out
+    assert lines_with(text, f"skipped: {cut}: ")
+    assert "1 scenes, 1 unreadable images, 0 annotation files refused" in text
+    assert (out / "drift_report.md").read_text().startswith("1 scenes (all split")
+    (tmp_path / "images" / "good.jpg").write_bytes(cut.read_bytes())
+    assert run("drift_report.py", "--data_dir", tmp_path, "--split", "all", "--output_dir", tmp_path / "r2") == 2
+    assert f"error: {tmp_path}: none of its 2 scene images could be read" in capsys.readouterr().out
+    assert not (tmp_path / "r2" / "drift_report.md").exists()
+
 def test_a_frame_the_coco_file_does_not_cover_keeps_out_its_pre_annotation(tmp_path, capsys):
     """The queue holds the model's guesses for every exported frame; with --coco only the frames the
     COCO file covers (a person corrected them) are imported."""

@@ -352,6 +352,20 @@ def test_broken_index_keeps_every_frame(tmp_path, capsys):
     assert "Traceback" not in out
 
 
+def test_footage_from_a_file_cut_short_says_so(tmp_path, capsys):
+    """test.py --source on a file whose index declares more frames than it holds: every decodable
+    frame is logged, and one note says the two counts; a whole file gets no note."""
+    _broken_index_avi(tmp_path / "broken.avi")
+    write_video(tmp_path / "good.avi", n=6)
+    for name, frames in (("broken", 12), ("good", 6)):
+        log = tmp_path / f"{name}.jsonl"
+        assert run("test.py", "--source", tmp_path / f"{name}.avi", "--log", log, "--no_speech") == 0
+        out = capsys.readouterr().out
+        assert len(log.read_text().splitlines()) == frames
+        assert ("note: " in out) == (name == "broken")
+        assert ("the index says 999 frames, 12 decoded" in out) == (name == "broken")
+        assert "Traceback" not in out
+
 def _fake_logs(root, videos=40, frames=200):
     """Frame logs as test.py writes them: a masked and an unmasked person; the rule fired at frame 26."""
     for v in range(videos):
