@@ -229,6 +229,7 @@ def test_drift_report_counts_only_the_scenes_it_could_read(tmp_path, capsys):
     assert f"error: {tmp_path}: none of its 2 scene images could be read" in capsys.readouterr().out
     assert not (tmp_path / "r2" / "drift_report.md").exists()
 
+
 def test_a_frame_the_coco_file_does_not_cover_keeps_out_its_pre_annotation(tmp_path, capsys):
     """The queue holds the model's guesses for every exported frame; with --coco only the frames the
     COCO file covers (a person corrected them) are imported."""

@@ -366,6 +366,7 @@ def test_footage_from_a_file_cut_short_says_so(tmp_path, capsys):
         assert ("the index says 999 frames, 12 decoded" in out) == (name == "broken")
         assert "Traceback" not in out
 
+
 def _fake_logs(root, videos=40, frames=200):
     """Frame logs as test.py writes them: a masked and an unmasked person; the rule fired at frame 26."""
     for v in range(videos):
