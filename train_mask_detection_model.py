@@ -35,6 +35,8 @@ def parse_args(argv=None):
     p.add_argument("--arch", choices=("onet", "cnn"), default=None,
                    help="onet (default): MTCNN's O-Net, pretrained on faces, with a class head (48 px); cnn: the seed's "
                         "small CNN, trained from scratch (--epochs 40 --lr 2e-3); with --init_from, the file's unless given")
+    p.add_argument("--new_net", action="store_true",
+                   help="with --init_from: a new network (pretrained O-Net, or the seed's CNN) over the file's detector and verifier")
     p.add_argument("--width", type=cli.positive_int, default=64, help="cnn: channels of the first convolution (the second has twice as many)")
     p.add_argument("--epochs", type=cli.nonneg_int, default=10, help="passes over the training crops (0: re-save with new settings)")
     p.add_argument("--batch_size", type=cli.positive_int, default=64, help="crops per step")
@@ -105,13 +107,13 @@ def drift_reference(net, x, sides, norm):
 
 def build(args):
     """Network, model configuration and the detector's verifier weights: continued from --init_from
-    (everything the flags do not change is kept; an --arch other than the file's starts a new network
-    over the same detector and verifier), or fresh."""
+    (everything the flags do not change is kept; --new_net, or an --arch other than the file's, starts a
+    new network over the same detector and verifier), or fresh."""
     config, onet, weights = ModelConfig(), None, None
     if args.init_from:
         ckpt = load_checkpoint(args.init_from)
         config, onet, weights = ModelConfig.from_checkpoint(ckpt), ckpt.get("onet"), ckpt["model"]
-    if weights is None or args.arch not in (None, arch_of(config.model_args)):
+    if weights is None or args.new_net or args.arch not in (None, arch_of(config.model_args)):
         config, weights = config.merged(**network_config(args.arch or "onet", args)), None
     net = new_net(len(CLASSES), config.model_args, pretrained=weights is None)
     if weights is not None:

@@ -81,14 +81,14 @@ def stream_results(placed, log, hold):
     return out
 
 
-def stream_path(opt, scenes, size):
-    """The stream report: render, run test.py --source, score the last frame of each block."""
+def stream_path(model, scenes, size, hold=12, fps=25.0):
+    """scene_report's input for the stream path: render, run test.py --source, take the last frame of each block."""
     with tempfile.TemporaryDirectory() as tmp:
         video, log = Path(tmp) / "scenes.mp4", Path(tmp) / "log.jsonl"
-        placed = render(scenes, video, size, opt.hold, opt.fps)
+        placed = render(scenes, video, size, hold, fps)
         subprocess.run([sys.executable, str(ROOT / "test.py"), "--source", str(video), "--log", str(log),
-                        "--model", opt.model, "--no_speech"], check=True, stdout=subprocess.DEVNULL)
-        return scene_report(stream_results(placed, log, opt.hold))
+                        "--model", str(model), "--no_speech"], check=True, stdout=subprocess.DEVNULL)
+        return stream_results(placed, log, hold)
 
 
 def main(argv=None):
@@ -98,7 +98,7 @@ def main(argv=None):
     scenes, errors = load_scenes(opt.data_dir, "", opt.split, 40, 0)
     scenes = scenes[:opt.max_scenes] if opt.max_scenes else scenes
     size = tuple(int(v) for v in opt.size.split("x"))
-    reports = {"stream": stream_path(opt, scenes, size)}
+    reports = {"stream": scene_report(stream_path(opt.model, scenes, size, opt.hold, opt.fps))}
     if not opt.skip_still:
         reports["still"] = scene_report(predict_scenes(scenes, load_classifier(opt.model)))
     for name, r in reports.items():

@@ -77,6 +77,23 @@ def test_onet_classifier_learns_and_init_from_keeps_or_swaps_the_network(tmp_pat
     assert load_classifier(tmp_path / "c.pt").input_size == 24
 
 
+def test_new_net_starts_afresh_over_the_same_detector_and_verifier(tmp_path):
+    """--init_from with --new_net: the classifier is MTCNN's pretrained O-Net again (not the file's trained
+    network, of the same kind), the file's detector settings and verifier are kept."""
+    from conftest import ROOT
+    from facenet_pytorch.models.mtcnn import ONet
+    shipped = load_checkpoint(ROOT / "models" / "mask_classifier.pt")
+    assert run("train_mask_detection_model.py", "--data_dir", toy_crops(tmp_path / "crops", n=6), "--models_dir", tmp_path,
+               "--name", "fresh", "--epochs", "0", "--init_from", ROOT / "models" / "mask_classifier.pt", "--new_net") == 0
+    fresh, pretrained = load_checkpoint(tmp_path / "fresh.pt"), ONet().state_dict()
+    conv = [k for k in fresh["model"] if fresh["model"][k].dim() == 4]   # the trunk's four convolutions, in order
+    assert len(conv) == 4
+    assert all(torch.equal(fresh["model"][k], pretrained[f"conv{i}.weight"]) for i, k in enumerate(conv, 1))
+    assert not any(torch.equal(fresh["model"][k], shipped["model"][k]) for k in conv)
+    assert fresh["detector"] == shipped["detector"] and fresh["detect_every"] == shipped["detect_every"]
+    assert all(torch.equal(fresh["onet"][k], shipped["onet"][k]) for k in shipped["onet"])
+
+
 def test_onet_classifier_starts_from_mtcnns_own_face_feature():
     """The pretrained trunk gives exactly the 256-d feature MTCNN's O-Net computes (its layout kept)."""
     from facenet_pytorch.models.mtcnn import ONet
