@@ -67,7 +67,9 @@ def step(done, log, script, *args):
         return
     print(f"{script} -> {log}", flush=True)
     with open(log, "w") as f:
-        subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], check=True, stdout=f, stderr=subprocess.STDOUT)
+        rc = subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], stdout=f, stderr=subprocess.STDOUT).returncode
+    if rc:
+        raise SystemExit(f"error: {script} stopped with status {rc}: see {log}")
 
 
 def fold_model(d, opt):
@@ -84,6 +86,11 @@ def fold_model(d, opt):
 
 def main(argv=None):
     opt = parse_args(argv)
+    for path, what in ((opt.data_dir, "scenes folder"), (opt.faces, "clean face crops (README: extract_faces.py)"),
+                       (opt.base, "base model")):
+        if not Path(path).exists():
+            print(f"error: {path}: {what} not found")
+            return 2
     work = Path(opt.work)
     make_folds(opt.data_dir, work)
     rows = {"stream": [], "still": [], "annotated boxes": []}  # the last: the classifier alone, on the true boxes

@@ -55,3 +55,10 @@ def test_every_training_scene_is_checked_once_and_learnt_by_the_other_folds(tmp_
             seen[name] = seen.get(name, 0) + 1
     assert seen == {name: 1 for name in training}
     assert cv2.imread(str(next((tmp_path / "work" / "fold0" / "train" / "images").glob("*.jpg")))) is not None
+
+
+def test_missing_clean_crops_is_one_line_before_any_work(tmp_path, capsys):
+    folds = load_script("benchmarks/folds.py")
+    assert folds.main(["--data_dir", str(tmp_path), "--faces", str(tmp_path / "none"), "--work", str(tmp_path / "work")]) == 2
+    assert capsys.readouterr().out.strip() == f"error: {tmp_path / 'none'}: clean face crops (README: extract_faces.py) not found"
+    assert not (tmp_path / "work").exists()
