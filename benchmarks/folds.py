@@ -56,7 +56,7 @@ def make_folds(data_dir, work):
     for s in scenes:
         for k in range(FOLDS):
             part = Path(work) / f"fold{k}" / ("test" if fold_of(s.image.name) == k else "train")
-            for sub, src in (("images", s.image), ("annotations", Path(data_dir) / "annotations" / f"{s.image.stem}.xml")):
+            for sub, src in (("images", s.image), ("annotations", s.xml)):
                 (part / sub).mkdir(parents=True, exist_ok=True)
                 shutil.copy(src, part / sub / src.name)
 
