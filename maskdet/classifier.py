@@ -3,7 +3,6 @@ checkpoint format, and inference on face crops."""
 import itertools
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -12,6 +11,7 @@ from maskdet import CLASSES, InputError
 from maskdet.config import ModelConfig, odds_ok
 from maskdet.detect import FaceDetector, crop_box
 from maskdet.files import atomic_path, copy_file
+from maskdet.images import to_square
 from maskdet.mtcnn import channels_last
 from maskdet.parallel import forward
 
@@ -94,9 +94,7 @@ class Classifier:
 
     def to_tensor(self, crops):
         """List of RGB uint8 crops -> normalised float batch at the input size."""
-        s = self.input_size
-        arr = np.stack([cv2.resize(c, (s, s), interpolation=cv2.INTER_AREA if c.shape[0] > s else cv2.INTER_LINEAR)
-                        for c in crops])
+        arr = np.stack([to_square(c, self.input_size) for c in crops])
         x = torch.from_numpy(arr).permute(0, 3, 1, 2).float() / 255.0
         return (x - self.mean) / self.std
 

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from maskdet import InputError
+from maskdet.images import to_square
 from maskdet.metrics import iou
 from maskdet.mtcnn import nms, pretrained_onet, square, to_input
 from maskdet.parallel import forward
@@ -274,8 +275,7 @@ def _crop48(rgb, box):
         sx1, sy1, sx2, sy2 = max(0, x1), max(0, y1), min(w, x1 + side), min(h, y1 + side)
         if sx2 > sx1 and sy2 > sy1:
             patch[sy1 - y1:sy2 - y1, sx1 - x1:sx2 - x1] = rgb[sy1:sy2, sx1:sx2]
-    interp = cv2.INTER_AREA if side > 48 else cv2.INTER_LINEAR
-    return cv2.resize(patch, (48, 48), interpolation=interp)
+    return to_square(patch, 48)
 
 
 # Second chances for a face photo where nothing was found: a wider pad finds tight crops, lower

@@ -24,6 +24,12 @@ def to_uint8(im):
     return np.asarray(im.convert("RGB"), dtype=np.uint8)
 
 
+def to_square(rgb, side):
+    """`rgb` resized to side x side as the networks read a face and learn it: averaged when its height
+    shrinks, bilinear when it grows (OpenCV's area resampling would enlarge by repeating pixels)."""
+    return cv2.resize(rgb, (side, side), interpolation=cv2.INTER_AREA if rgb.shape[0] > side else cv2.INTER_LINEAR)
+
+
 def load_rgb(path):
     """Load `path` as an RGB uint8 array, EXIF rotation applied; raise InputError naming the file."""
     too_large = InputError(f"{path}: image too large (over {Image.MAX_IMAGE_PIXELS:,} pixels), skipped")

@@ -2,14 +2,13 @@
 import math
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from maskdet import CLASSES, InputError
 from maskdet.detect import CROP_MARGIN
-from maskdet.images import load_rgb
+from maskdet.images import load_rgb, to_square
 from maskdet.layout import list_images
 
 LOWRES_P = 0.35  # share of training faces shown at camera resolution
@@ -29,7 +28,7 @@ def load_split(dirs, split, size, repeat_first=1):
                     print(f"skipped: {e}")
                     bad.append(str(e))
                     continue
-                arrays.append(cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA))
+                arrays.append(to_square(rgb, size))
                 labels.append(ci)
                 names.append(str(p))
                 sides.append(max(rgb.shape[:2]) / (1 + CROP_MARGIN))

@@ -107,6 +107,24 @@ def test_onet_classifier_starts_from_mtcnns_own_face_feature():
         assert not torch.allclose(net.dense(net.features(x).flatten(1)), seen[0])   # the layout matters
 
 
+def test_training_sees_a_small_face_as_the_classifier_reads_it(tmp_path):
+    """A 16-px camera crop is learnt enlarged exactly as inference enlarges it (bilinear), not in
+    blocks of repeated pixels; a large crop is shrunk by area averaging on both sides too."""
+    import cv2
+    from maskdet.training import load_split
+    rng = np.random.default_rng(3)
+    small, large = (rng.integers(0, 256, (n, n, 3), dtype=np.uint8) for n in (16, 96))
+    save_rgb(tmp_path / "c" / "not_masked" / "train" / "a.png", small)
+    save_rgb(tmp_path / "c" / "not_masked" / "train" / "b.png", large)
+    x, _, _, _ = load_split([tmp_path / "c"], "train", 48)
+    assert np.array_equal(x[0].permute(1, 2, 0).numpy(), cv2.resize(small, (48, 48), interpolation=cv2.INTER_LINEAR))
+    assert not np.array_equal(x[0].permute(1, 2, 0).numpy(), np.repeat(np.repeat(small, 3, 0), 3, 1))
+    assert np.array_equal(x[1].permute(1, 2, 0).numpy(), cv2.resize(large, (48, 48), interpolation=cv2.INTER_AREA))
+    clf = load_classifier("models/mask_classifier.pt")   # and the classifier reads it the same way
+    read = clf.to_tensor([small])[0] * clf.std[0] + clf.mean[0]
+    assert torch.allclose(read * 255, x[0].float(), atol=1e-3)
+
+
 def test_no_crops_is_one_line(tmp_path, capsys):
     assert run("train_mask_detection_model.py", "--data_dir", tmp_path, "--models_dir", tmp_path) == 2
     out = capsys.readouterr().out
