@@ -191,7 +191,7 @@ class Reader(threading.Thread):
         finally:
             if self.cap is not None:
                 self.cap.release()
-            self.frames.put(None)
+            self._wait_put(None)  # the end, for a consumer still reading; once stopped, nobody is
 
     def _arrived(self, t):
         """Number the frame just grabbed; convert and queue it unless the pacer drops it (a dropped
@@ -388,6 +388,7 @@ def process_source(source, clf, make_sinks, announcer, *, detect_every=None, spe
         ok = True
     finally:
         reader.stop.set()
+        reader.join(stall_s + 1)  # a decoder still running when Python exits aborts the process
         try:
             outlet.close()  # every frame handed over is finished and written, whatever happened
         finally:

@@ -1,10 +1,12 @@
 """test.py on footage: the whole chain on the sample clip, the per-frame log, and the live path."""
 import json
+import threading
 import time
 
 import pytest
 
 from conftest import ROOT, run
+from maskdet.live import Reader
 from maskdet.video import probe
 
 MODEL = ROOT / "models" / "mask_classifier.pt"
@@ -62,6 +64,7 @@ def test_live_source_file_writes_log_and_video(chain, tmp_path):
     assert len(lines) == 30 and json.loads(lines[-1])["time"] == pytest.approx(29 / 25)
     assert probe(video)["frames"] == 30
     assert not list((chain / "out").glob("*live*"))           # live mode writes no frames
+    assert not [t for t in threading.enumerate() if isinstance(t, Reader)]   # no decoder left running at exit
 
 
 def test_live_source_missing_is_one_line(tmp_path, capsys):
