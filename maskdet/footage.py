@@ -10,7 +10,7 @@ from maskdet import InputError
 from maskdet.draw import draw_frame
 from maskdet.files import atomic_path, clean_partials, write_image, write_json
 from maskdet.images import read_frame
-from maskdet.layout import list_dirs, list_images
+from maskdet.layout import frame_numbers, list_dirs, list_images
 from maskdet.video import read_meta
 
 SHOW_WARNING_S = 2.0  # the banner keeps the warning visible this long after it fired
@@ -117,14 +117,16 @@ def process_folder(src, out, make_processor, overwrite=False, rule=None):
             write_image(out / record["frame"], bgr)
 
     try:
-        for i, path in enumerate(tqdm(frames, desc=src.name, leave=False, disable=not sys.stderr.isatty()), 1):
+        numbered = zip(frame_numbers(frames), frames)
+        for i, (n, path) in enumerate(tqdm(numbered, total=len(frames), desc=src.name, leave=False,
+                                           disable=not sys.stderr.isatty()), 1):
             try:
                 bgr = read_frame(path)
             except InputError as e:
                 print(f"skipped: {e}")
                 skipped += 1
                 continue
-            keep(proc.push(i, path.name, bgr, times[i - 1] if i <= len(times) else None))
+            keep(proc.push(i, path.name, bgr, times[n - 1] if n <= len(times) else None, source=n))
         keep(proc.flush())
     finally:  # even when interrupted: the log holds exactly the frames that were written
         write_jsonl(log, records)

@@ -1,5 +1,6 @@
 """The folder layout of the README, declared once; each stage's input is the previous stage's output."""
 import os
+import re
 from pathlib import Path
 
 from maskdet import CLASSES, InputError
@@ -81,6 +82,13 @@ def walk_files(folder, exts, skipped):
 def frame_name(index):
     """Zero-padded, sortable frame file name; frames are numbered from 1."""
     return f"frame_{index:06d}.jpg"
+
+
+def frame_numbers(paths):
+    """The frame number of each path: from its name when every name is a frame_name (a frame deleted from a
+    deconstructed folder leaves a gap, not a shift), else their positions from 1."""
+    found = [re.fullmatch(r"frame_(\d{6,})\.jpg", Path(p).name) for p in paths]
+    return [int(m.group(1)) for m in found] if all(found) else list(range(1, len(paths) + 1))
 
 
 def is_class_layout(folder):

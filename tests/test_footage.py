@@ -1,5 +1,6 @@
 """test.py on footage: the whole chain on the sample clip, the per-frame log, and the live path."""
 import json
+import shutil
 import threading
 import time
 
@@ -54,6 +55,20 @@ def test_annotated_frames_and_h264_video(chain):
 def test_rerun_skips_finished_video(chain, capsys):
     assert run("test.py", "--data_dir", chain / "frames", "--output_dir", chain / "out", "--no_speech") == 0
     assert "already done" in capsys.readouterr().out
+
+
+def test_a_deleted_frame_leaves_a_gap_not_a_shift(chain, tmp_path):
+    """A frame file removed from a deconstructed folder: the frames after it keep their own video time."""
+    frames = tmp_path / "frames" / "sample_corridor"
+    shutil.copytree(chain / "frames" / "sample_corridor", frames)
+    (frames / "frame_000021.jpg").unlink()
+    assert run("test.py", "--data_dir", tmp_path / "frames", "--output_dir", tmp_path / "out", "--no_speech") == 0
+    lines = [json.loads(x) for x in (tmp_path / "out" / "sample_corridor" / "log.jsonl").read_text().splitlines()]
+    fps = json.loads((frames / "meta.json").read_text())["fps"]
+    assert len(lines) == 99 and "frame_000021.jpg" not in [r["frame"] for r in lines]
+    for r in lines:
+        n = int(r["frame"][6:12])                                     # frame_NNNNNN.jpg
+        assert r["source_frame"] == n and r["time"] == pytest.approx((n - 1) / fps, abs=1e-3)
 
 
 def test_live_source_file_writes_log_and_video(chain, tmp_path):
