@@ -100,6 +100,8 @@ def run_camera(name, source, out, opt, stop):
                                first_index=last_index + 1, first_source=last.get("source_frame", last_index) + 1)
     except InputError as e:
         return {"name": name, "skipped": str(e)}
+    if not stats["frames"] and not last:
+        return {"name": name, "skipped": f"{_shown(source)}: no frame received"}
     worker = _worker(stats)
     segments = sorted(p.name for p in out.glob("annotated*.mp4"))
     summary = write_summary(out, opt, {"source": _shown(source), "videos": segments, "processed_by": worker})

@@ -21,6 +21,8 @@ def summarize(name, records, rule=None):
 def read_log(path):
     """The records of a test.py log; InputError naming the file and line when it is not one."""
     records = read_jsonl(path)
+    if not records:
+        raise InputError(f"{path}: empty, no frame logged; run test.py again")
     for n, r in enumerate(records, 1):
         wrong = log_line_problem(r)
         if wrong:

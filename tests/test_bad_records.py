@@ -35,14 +35,18 @@ def test_announce_skips_bad_logs_and_summarises_the_rest(tmp_path, capsys):
     _log(frames / "b_faces_number" / "log.jsonl", [_frame(0.0), _frame(0.1, faces=3)])
     _log(frames / "c_ratio_text" / "log.jsonl", [_frame(0.0, ratio="high")])
     _log(frames / "d_good" / "log.jsonl", [_frame(0.0), _frame(0.1, announce=True, message="Mask!")])
+    (frames / "e_empty").mkdir()
+    (frames / "e_empty" / "log.jsonl").write_bytes(b"")
     assert run("announce.py", "--data_dir", frames, "--output_dir", out) == 0
     text = capsys.readouterr().out
     for bad, line in (("a_binary", 2), ("b_faces_number", 2), ("c_ratio_text", 1)):
         (skip,) = lines_with(text, f"{bad}/log.jsonl:{line}:")
         assert skip.startswith("skipped: ")
+    (skip,) = lines_with(text, "e_empty/log.jsonl: empty")
+    assert skip.startswith("skipped: ")
     assert json.loads((out / "d_good.json").read_text())["announcements"] == [0.1]
     assert sorted(p.name for p in out.glob("*.json")) == ["d_good.json"]
-    assert "1 logs, 3 skipped" in text and "Traceback" not in text
+    assert "1 logs, 4 skipped" in text and "Traceback" not in text
 
 
 def test_announce_with_only_bad_logs_fails_with_one_line(tmp_path, capsys):
