@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from maskdet import InputError, cli, layout
-from maskdet.files import clean_partials
+from maskdet.files import clean_partials, missing
 from maskdet.summary import write_summary
 from maskdet.video import read_meta
 
@@ -30,8 +30,8 @@ def parse_args(argv=None):
 def find_logs(opt):
     """The logs to read, sorted; InputError when there are none."""
     if opt.log:
-        if not Path(opt.log).is_file():
-            raise InputError(f"{opt.log}: log file not found")
+        if wrong := missing(opt.log, "log file"):
+            raise InputError(wrong + (" (--data_dir reads a folder of logs)" if Path(opt.log).is_dir() else ""))
         return [Path(opt.log)]
     root = Path(opt.data_dir)
     if not root.is_dir():

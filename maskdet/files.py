@@ -12,6 +12,14 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def missing(path, what):
+    """Why `path` is not an existing `what` file ("no such ...", or a folder given for it), or None."""
+    path = Path(path)
+    if path.is_dir():
+        return f"{path}: a folder, not a {what}"
+    return None if path.is_file() else f"{path}: no such {what}"
+
+
 def make_parent(path):
     """Create the folder that `path` goes in; InputError naming it when that is not possible (a file
     in the way, no permission)."""

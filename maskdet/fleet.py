@@ -14,7 +14,7 @@ from pathlib import Path
 
 from maskdet import InputError
 from maskdet.announce import announcer_from, rule_from, speaker_from
-from maskdet.files import clean_partials
+from maskdet.files import clean_partials, missing
 
 RETRIES = 3          # Ray re-runs a video (or restarts a camera) this often after its worker dies
 WORKER_MEMORY = 1.7e9  # bytes Ray reserves per stream: peak 1,535 MiB (1.61e9 bytes) at 1080p, 1,301 MiB at 720p (throughput.py --skip_naive)
@@ -63,8 +63,8 @@ def check_video(video):
     """InputError naming the file when it is not a readable video (empty, truncated, not a video)."""
     from maskdet.video import open_video
 
-    if not Path(video).is_file():
-        raise InputError(f"{video}: no such video file")
+    if wrong := missing(video, "video file"):
+        raise InputError(wrong)
     cap, _ = open_video(video)
     cap.release()
 

@@ -63,26 +63,31 @@ def image_size(path):
 
 def read_frame(path):
     """A frame file (deconstruct.py's, or a folder of pictures) as OpenCV's BGR array, fast; InputError
-    naming it when it cannot be decoded, or when it is a JPEG cut short (no end-of-image marker in its
-    last kilobyte: OpenCV would decode the missing part as grey and only warn, without the file's name)."""
-    if Path(path).suffix.lower() in (".jpg", ".jpeg") and not _ends_as_jpeg(path):
-        raise InputError(f"{path}: not a readable image (a JPEG cut short)")
+    naming it when it cannot be decoded, or when a .jpg is empty, not a JPEG, or cut short (OpenCV would
+    decode the missing part of a cut JPEG as grey and only warn, without the file's name)."""
+    if Path(path).suffix.lower() in (".jpg", ".jpeg") and (wrong := _jpeg_problem(path)):
+        raise InputError(f"{path}: not a readable image ({wrong})")
     bgr = cv2.imread(str(path))
     if bgr is None:
         raise InputError(f"{path}: not a readable image")
     return bgr
 
 
-def _ends_as_jpeg(path, tail=1024):
-    """Whether a JPEG file's last `tail` bytes hold its end-of-image marker (FF D9; inside the coded
-    data an FF byte is never followed by D9)."""
+def _jpeg_problem(path, tail=1024):
+    """Why a .jpg file is not a whole JPEG (empty; no start-of-image marker; no end-of-image marker FF D9
+    in its last `tail` bytes, which inside the coded data an FF byte never is), or None."""
     try:
         with open(path, "rb") as f:
-            f.seek(0, 2)
-            f.seek(max(0, f.tell() - tail))
-            return b"\xff\xd9" in f.read()
-    except OSError:
-        return False
+            head = f.read(2)
+            f.seek(max(0, f.seek(0, 2) - tail))
+            end = f.read()
+    except OSError as e:
+        return e.strerror or "cannot be read"
+    if not head:
+        return "empty file"
+    if head != b"\xff\xd8":
+        return "not a JPEG"
+    return None if b"\xff\xd9" in end else "a JPEG cut short"
 
 
 def _open(path):

@@ -12,7 +12,7 @@ import numpy as np
 from maskdet import InputError, cli
 from maskdet.alerts import hide_credentials
 from maskdet.announce import announcer_from, speaker_from
-from maskdet.files import make_parent
+from maskdet.files import make_parent, missing
 from maskdet.footage import FrameProcessor, closing_line
 from maskdet.pipeline import FacePipeline
 from maskdet.sinks import close_all
@@ -37,8 +37,8 @@ def is_stream(source):
 def open_source(source, stall_s=10.0):
     """An opened capture for a file, camera index or URL; None if it cannot be opened now. A network
     open or read that waits longer than `stall_s` fails, so a stalled stream counts as dropped."""
-    if not is_stream(source) and not Path(source).is_file():
-        raise InputError(f"{source}: no such video file (or give a camera index or rtsp:// / http:// URL)")
+    if not is_stream(source) and (wrong := missing(source, "video file")):
+        raise InputError(f"{wrong} (or give a camera index or rtsp:// / http:// URL)")
     if "://" in source:  # a stalled network stream must not hang the pipeline: reads time out
         ms = int(stall_s * 1000)
         cap = cv2.VideoCapture(source, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms,

@@ -483,3 +483,18 @@ def test_a_frame_cut_short_is_named_and_skipped_not_drawn_half_grey(tmp_path, ca
     lines = (tmp_path / "out" / "clip" / "log.jsonl").read_text().splitlines()
     assert [json.loads(x)["frame"] for x in lines] == [f"frame_00000{k}.jpg" for k in (1, 2, 4, 5, 6)]
     assert probe(tmp_path / "videos" / "clip.mp4")["frames"] == 5
+
+
+@pytest.mark.parametrize("content, why", [(b"", "empty file"), (b"hello, not a picture", "not a JPEG"),
+                                          ("half", "a JPEG cut short")])
+def test_a_bad_frame_file_says_what_is_wrong(tmp_path, content, why):
+    """A frame .jpg that is empty, is not a JPEG at all, or is a JPEG cut short: each named as such."""
+    from maskdet import InputError
+    from maskdet.images import read_frame
+    whole = _jpeg(np.zeros((32, 32, 3), np.uint8))
+    path = tmp_path / "frame_000001.jpg"
+    path.write_bytes(whole[: len(whole) // 2] if content == "half" else content)
+    with pytest.raises(InputError, match=f"^{path}: not a readable image \\({why}\\)$"):
+        read_frame(path)
+    path.write_bytes(whole)
+    assert read_frame(path).shape == (32, 32, 3)

@@ -88,6 +88,14 @@ def test_live_source_missing_is_one_line(tmp_path, capsys):
     assert "nope.mp4" in out and "Traceback" not in out
 
 
+@pytest.mark.parametrize("script, what", [("test.py", "video file"), ("announce.py", "log file")])
+def test_a_folder_given_for_a_file_is_one_line_saying_so(tmp_path, capsys, script, what):
+    args = {"test.py": ["--source", tmp_path, "--log", tmp_path / "l.jsonl"], "announce.py": ["--log", tmp_path]}
+    assert run(script, *args[script]) == 2
+    out = capsys.readouterr().out
+    assert f"error: {tmp_path}: a folder, not a {what}" in out and "Traceback" not in out
+
+
 def test_unreachable_stream_is_one_line(tmp_path, capsys):
     assert run("test.py", "--source", "rtsp://127.0.0.1:9/cam", "--log", tmp_path / "l.jsonl") == 2
     out = capsys.readouterr().out
