@@ -122,7 +122,9 @@ def main(argv=None):
         folders_skipped = []
         items = gather(opt, folders_skipped)
         if not items:
-            raise InputError("no source images found: give --maskedface_net, --ffhq or --class_folder")
+            given = [f"--{k} {' '.join(v)}" for k in ("maskedface_net", "ffhq", "class_folder") if (v := getattr(opt, k))]
+            raise InputError(f"no source images found in {', '.join(given)}" if given else
+                             "no source images: give --maskedface_net, --ffhq or --class_folder")
         clean_partials(opt.output_dir)  # what a killed run left half-written
         rows = {r["file"]: r for r in read_manifest(Path(opt.output_dir) / "manifest.csv")}
         seen, skipped, synth = set(), len(folders_skipped), 0

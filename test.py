@@ -26,7 +26,7 @@ def parse_args(argv=None):
     p.add_argument("--output_dir", default=layout.OUTPUT_FRAMES, help="annotated frames (frames input only)")
     p.add_argument("--source", default=None, help="live input: video file, camera index, rtsp:// or http:// URL")
     p.add_argument("--model", default=layout.DEFAULT_MODEL, help="model file")
-    p.add_argument("--report", default=None, help="write a JSON report here (and a PNG beside it)")
+    p.add_argument("--report", default=None, help="write a JSON report here (face photos: and a confusion-matrix PNG beside it)")
     p.add_argument("--log", default=None, help="live only: JSON Lines log of every frame")
     p.add_argument("--save_video", default=None, help="live only: write the annotated video here (H.264 MP4)")
     p.add_argument("--class_map", default="", help="VOC only: extra name=class pairs")

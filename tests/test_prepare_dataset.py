@@ -67,3 +67,11 @@ def test_shared_identity_split_has_no_overlap(tmp_path):
     train = {r["identity"] for r in rows if r["split"] == "train"}
     test = {r["identity"] for r in rows if r["split"] == "test"}
     assert train and test and not train & test
+
+
+def test_a_source_folder_without_images_is_named(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert run("prepare_dataset.py", "--class_folder", tmp_path / "empty", "--output_dir", tmp_path / "out") == 2
+    assert f"error: no source images found in --class_folder {tmp_path / 'empty'}" in capsys.readouterr().out
+    assert run("prepare_dataset.py", "--output_dir", tmp_path / "out") == 2
+    assert "give --maskedface_net, --ffhq or --class_folder" in capsys.readouterr().out
