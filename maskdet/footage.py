@@ -72,9 +72,10 @@ class FrameProcessor:
         status = self.drift.status() if not self.drift_warned and faces else {}
         if status.get("drifting"):
             self.drift_warned = True
-            print(f"drift: t={t:.1f} s, recent confidence {status['confidence_mean']} and small-face share "
-                  f"{status['small_face_share']} differ from training ({status['reference']}): "
-                  "consider annotating frames (annotate.py export)")
+            ref = status["reference"]
+            print(f"drift: t={t:.1f} s, recent confidence {status['confidence_mean']:.3f} and small-face share "
+                  f"{status['small_face_share']:.3f} differ from training ({ref['confidence_mean']:.3f} and "
+                  f"{ref.get('small_face_share', 0.0):.3f}): consider annotating frames (annotate.py export)")
 
 
 def video_folders(data_dir):

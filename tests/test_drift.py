@@ -98,3 +98,4 @@ def test_printed_warning_and_meta_json_agree(tmp_path, portraits, drifting_model
     assert float(m.group(1)) == pytest.approx(log[k]["time"], abs=0.05)
     assert float(m.group(2)) == pytest.approx(np.mean([f["score"] for f in faces[:seen[k]]]), abs=1e-3)
     assert float(m.group(3)) == pytest.approx(np.mean(small[:seen[k]]), abs=1e-3)
+    assert printed[0].endswith("differ from training (2.000 and 0.000): consider annotating frames (annotate.py export)")
