@@ -1,6 +1,5 @@
 """The mask classifier: its networks (MTCNN's O-Net with a class head; the seed's small CNN), its
 checkpoint format, and inference on face crops."""
-import itertools
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +9,7 @@ from torch import nn
 from maskdet import CLASSES, InputError
 from maskdet.config import ModelConfig, odds_ok
 from maskdet.detect import FaceDetector, crop_box
-from maskdet.files import atomic_path, copy_file
+from maskdet.files import atomic_path, keep_previous
 from maskdet.images import to_square
 from maskdet.mtcnn import channels_last
 from maskdet.parallel import forward
@@ -158,11 +157,8 @@ def write_model(path, weights, config, onet=None, keep=False):
     detector's verifier weights (or None). Every script that writes a model calls this. With `keep`, a
     model already at `path` (the shipped default, say) is first copied to <name>.prev.pt, or .prev2.pt,
     .prev3.pt ... when that one holds an earlier model: none is lost."""
-    path = Path(path)
-    if keep and path.is_file():
-        prev = next(p for k in itertools.count(1) if not (p := path.with_suffix(f".prev{k if k > 1 else ''}.pt")).exists())
-        copy_file(path, prev)
-        print(f"note: replacing {path}; the previous file is kept as {prev}")
+    if keep:
+        keep_previous(path)
     ckpt = {"format": FORMAT, "version": VERSION, "model": weights, **config.to_checkpoint(), "onet": onet}
     with atomic_path(path) as tmp:
         torch.save(ckpt, tmp)

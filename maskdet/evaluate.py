@@ -7,7 +7,7 @@ from tqdm import tqdm
 from maskdet import CLASSES, InputError
 from maskdet.dataset import labelled_images, source_of
 from maskdet.detect import CROP_SETTINGS, FaceDetector, detect_main_face
-from maskdet.files import write_json
+from maskdet.files import keep_previous, write_json
 from maskdet.images import load_rgb
 from maskdet.metrics import confusion, per_class
 
@@ -69,6 +69,7 @@ def print_class_report(r):
 def save_report(report, path, plot=None):
     """Write the JSON report and, if given, a PNG drawn by `plot(report, png_path)` beside it."""
     path = Path(path)
+    keep_previous(path)
     write_json(path, report)
     if plot:
         plot(report, path.with_suffix(".png"))

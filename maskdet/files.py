@@ -1,4 +1,5 @@
 """Atomic writes: every output appears whole under its final name or not at all."""
+import itertools
 import json
 import os
 import shutil
@@ -64,6 +65,17 @@ def _temporary(path):
         raise InputError(f"{path}: cannot write here ({e.strerror})") from None
     os.close(fd)
     return tmp
+
+
+def keep_previous(path):
+    """Before `path` is written anew: copy a file already there to <name>.prev<suffix>, or .prev2, .prev3 ...
+    when that one holds an earlier file, so that none is lost (a re-run over a log, video, report or model)."""
+    path = Path(path) if path else None
+    if path is None or not path.is_file():
+        return
+    prev = next(p for k in itertools.count(1) if not (p := path.with_name(f"{path.stem}.prev{k if k > 1 else ''}{path.suffix}")).exists())
+    copy_file(path, prev)
+    print(f"note: replacing {path}; the previous file is kept as {prev}")
 
 
 def copy_file(src, path):

@@ -12,7 +12,7 @@ import numpy as np
 from maskdet import InputError, cli
 from maskdet.alerts import hide_credentials
 from maskdet.announce import announcer_from, speaker_from
-from maskdet.files import make_parent, missing
+from maskdet.files import keep_previous, missing
 from maskdet.footage import FrameProcessor, closing_line
 from maskdet.pipeline import FacePipeline
 from maskdet.sinks import close_all
@@ -327,6 +327,8 @@ def live_sinks(opt, fps):
     """test.py --source's outputs: --log, --save_video, and --events (with snapshots and --webhook)."""
     from maskdet.sinks import EventSink, LogSink, VideoSink
 
+    for path in (opt.log, opt.save_video):
+        keep_previous(path)
     sinks = [LogSink(opt.log)] if opt.log else []
     sinks += [VideoSink(opt.save_video, fps)] if opt.save_video else []
     if opt.events:
@@ -450,14 +452,3 @@ def _on_ctrl_c(handler):
     if threading.current_thread() is not threading.main_thread() or handler is None:
         return None
     return signal.signal(signal.SIGINT, handler)
-
-
-def open_log(path):
-    """A line-buffered log that each frame appends to (every line is whole JSON)."""
-    if path is None:
-        return None
-    make_parent(path)
-    try:
-        return open(path, "w")
-    except OSError as e:
-        raise InputError(f"{path}: cannot write the log ({e.strerror})") from None

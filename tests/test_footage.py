@@ -82,6 +82,18 @@ def test_live_source_file_writes_log_and_video(chain, tmp_path):
     assert not [t for t in threading.enumerate() if isinstance(t, Reader)]   # no decoder left running at exit
 
 
+def test_live_outputs_written_over_keep_the_earlier_ones(chain, tmp_path, capsys):
+    """A re-run naming the same --log and --save_video keeps what the first run wrote."""
+    src, log, video = chain / "raw" / "sample_corridor.mp4", tmp_path / "live.jsonl", tmp_path / "live.mp4"
+    log.write_text("precious\n")
+    video.write_bytes(b"an earlier recording")
+    assert run("test.py", "--source", src, "--log", log, "--save_video", video, "--max_frames", "5", "--no_speech") == 0
+    assert (tmp_path / "live.prev.jsonl").read_text() == "precious\n"
+    assert (tmp_path / "live.prev.mp4").read_bytes() == b"an earlier recording"
+    assert len(log.read_text().splitlines()) == 5 and probe(video)["frames"] == 5
+    assert f"note: replacing {log}; the previous file is kept as {tmp_path / 'live.prev.jsonl'}" in capsys.readouterr().out
+
+
 def test_live_source_missing_is_one_line(tmp_path, capsys):
     assert run("test.py", "--source", tmp_path / "nope.mp4", "--log", tmp_path / "l.jsonl") == 2
     out = capsys.readouterr().out
