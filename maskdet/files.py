@@ -1,4 +1,5 @@
-"""Atomic writes: every output appears whole under its final name or not at all."""
+"""Atomic writes (every output appears whole under its final name or not at all, and a file written over
+is kept), and the one check that an input file is there."""
 import itertools
 import json
 import os
@@ -73,7 +74,8 @@ def keep_previous(path):
     path = Path(path) if path else None
     if path is None or not path.is_file():
         return
-    prev = next(p for k in itertools.count(1) if not (p := path.with_name(f"{path.stem}.prev{k if k > 1 else ''}{path.suffix}")).exists())
+    names = (path.with_name(f"{path.stem}.prev{k if k > 1 else ''}{path.suffix}") for k in itertools.count(1))
+    prev = next(p for p in names if not p.exists())
     copy_file(path, prev)
     print(f"note: replacing {path}; the previous file is kept as {prev}")
 
